@@ -1,0 +1,1 @@
+"""Orgs, principals and API tokens."""

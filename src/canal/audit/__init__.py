@@ -1,0 +1,1 @@
+"""The processing log: verification of its hash chain, and reading it as a principal may."""

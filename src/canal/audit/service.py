@@ -1,0 +1,105 @@
+"""Checking the processing log's chain, and listing operations on data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from canal.errors import Forbidden
+from canal.model.audit import GENESIS_HASH, LogEntry, entry_hash
+from canal.model.org import Principal, Role
+from canal.store import audit as audit_store
+from canal.store.database import Database
+from canal.store.sequencer import read_head
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    ok: bool
+    entries: int
+    head_hash: str
+    #: The sequence number of the first entry that fails, and why.
+    bad_seq: int | None = None
+    problem: str | None = None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"processing log intact: {self.entries} entries, head {self.head_hash}"
+        return f"processing log broken at entry {self.bad_seq}: {self.problem}"
+
+
+class AuditService:
+    def __init__(self, *, database: Database) -> None:
+        self.database = database
+
+    def verify(self) -> ChainReport:
+        """Walk the chain from the start. An edited entry no longer matches its hash; a removed
+        or reordered one breaks the next entry's link; a removed tail no longer reaches the
+        head kept in the sequencer."""
+        prev_hash = GENESIS_HASH
+        expected_seq = 1
+        count = 0
+        with self.database.read() as conn:
+            head = read_head(conn)
+            for page in audit_store.iter_entry_pages(conn):
+                subjects = audit_store.subjects_of(conn, [entry.seq for entry in page])
+                for entry in page:
+                    problem = self._check(entry, expected_seq, prev_hash)
+                    if problem is None and subjects[entry.seq] != set(
+                        orjson.loads(entry.summary).get("subjects", [])
+                    ):
+                        problem = "its record index does not match the records the entry names"
+                    if problem is not None:
+                        return ChainReport(
+                            ok=False,
+                            entries=count,
+                            head_hash=prev_hash,
+                            bad_seq=entry.seq,
+                            problem=problem,
+                        )
+                    prev_hash = entry.hash
+                    expected_seq = entry.seq + 1
+                    count += 1
+            if head.last_log_seq != expected_seq - 1 or head.last_log_hash != prev_hash:
+                return ChainReport(
+                    ok=False,
+                    entries=count,
+                    head_hash=prev_hash,
+                    bad_seq=expected_seq,
+                    problem=f"the log ends before the recorded head (entry {head.last_log_seq})",
+                )
+        return ChainReport(ok=True, entries=count, head_hash=prev_hash)
+
+    @staticmethod
+    def _check(entry: LogEntry, expected_seq: int, prev_hash: str) -> str | None:
+        if entry.seq != expected_seq:
+            return f"expected entry {expected_seq} here (an entry was removed or reordered)"
+        if entry.prev_hash != prev_hash:
+            return "its link to the previous entry is wrong (an entry was removed or reordered)"
+        recomputed = entry_hash(
+            prev_hash=entry.prev_hash,
+            seq=entry.seq,
+            at=entry.at,
+            actor=entry.actor,
+            org_id=entry.org_id,
+            action=entry.action,
+            purpose=entry.purpose,
+            summary=entry.summary,
+        )
+        if recomputed != entry.hash:
+            return "its content does not match its hash (the entry was edited)"
+        return None
+
+    def entries_for_record(self, principal: Principal, stix_id: str) -> list[LogEntry]:
+        if principal.role not in {Role.ADMIN, Role.AUDITOR, Role.ANALYST}:
+            # Sources listing operations on their own records arrive with the policy module.
+            raise Forbidden(f"{principal.label} may not read the processing log")
+        with self.database.read() as conn:
+            return audit_store.entries_for_record(conn, stix_id)
+
+    def recent(self, principal: Principal, *, limit: int = 100) -> list[LogEntry]:
+        if principal.role not in {Role.ADMIN, Role.AUDITOR, Role.ANALYST}:
+            raise Forbidden(f"{principal.label} may not read the processing log")
+        with self.database.read() as conn:
+            return audit_store.last_entries(conn, limit)

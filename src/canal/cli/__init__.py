@@ -1,0 +1,56 @@
+"""The `canal` command line (Typer). Data goes to stdout, messages to stderr; exit 0 on success,
+1 when anything was rejected or failed, 2 on usage errors. Tracebacks only with --debug."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from canal.cli import audit, data, orgs, server, tokens
+from canal.cli.common import state
+from canal.errors import CanalError
+
+app = typer.Typer(
+    name="canal",
+    help="canal: a cybercrime intelligence channel.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    state.debug = debug
+
+
+server.register(app)
+data.register(app)
+app.add_typer(orgs.app, name="org")
+app.add_typer(tokens.app, name="token")
+app.add_typer(audit.app, name="audit")
+
+
+def main() -> None:
+    # Standalone mode: click turns usage errors into exit 2 and typer.Exit into its code;
+    # canal's own errors become one line on stderr and exit 1.
+    try:
+        app()
+    except CanalError as exc:
+        if state.debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if state.debug:
+            raise
+        typer.echo(
+            f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+            err=True,
+        )
+        sys.exit(1)
+    finally:
+        state.close()

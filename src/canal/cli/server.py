@@ -1,0 +1,57 @@
+"""canal init, canal serve, canal demo"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import typer
+
+from canal.cli.common import Progress, emit_json, message, services
+from canal.store.migrate import upgrade
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("serve")(serve)
+    app.command("demo")(demo)
+
+
+def init() -> None:
+    """Create or migrate the database."""
+    revision = upgrade(services().database)
+    message(f"database ready at schema revision {revision}")
+
+
+def serve(
+    host: str | None = typer.Option(None, "--host", help="Address to listen on."),
+    port: int | None = typer.Option(None, "--port", help="Port to listen on."),
+) -> None:
+    """Run the web app: REST API, and later TAXII and the UI."""
+    import uvicorn  # noqa: PLC0415 - only this command needs the server
+
+    from canal.web.app import create_app  # noqa: PLC0415
+
+    svc = services()
+    svc.database.check()
+    app = create_app(svc)
+    uvicorn.run(
+        app,
+        host=host or svc.settings.host,
+        port=port or svc.settings.port,
+        log_level="info",
+    )
+
+
+def demo(
+    scale: int = typer.Option(1, "--scale", min=1, help="Multiplies the world's size."),
+    seed: int = typer.Option(2021, "--seed", help="Seed of the world; same seed, same world."),
+) -> None:
+    """Load the reproducible demo world (orgs and a year of cybercrime as STIX)."""
+    from canal.demo.load import load_demo  # noqa: PLC0415 - only this command needs it
+
+    svc = services()
+    svc.database.check()
+    with Progress("loading the demo world") as progress:
+        summary = load_demo(svc, scale=scale, seed=seed, progress=progress)
+    emit_json(asdict(summary))
+    message("demo world loaded")

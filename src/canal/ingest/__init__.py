@@ -1,0 +1,1 @@
+"""Ingest: parse, validate, normalise, store."""

@@ -1,0 +1,393 @@
+"""Ingest: check each object, resolve its handling, and store it as a new record or version.
+
+Objects are written in chunks, one transaction each, with the chunk's processing-log entries in
+the same transaction. A rejected object never takes its neighbours down: checks run before the
+transaction, and if the database refuses a chunk the chunk is retried one object at a time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import DBAPIError
+
+from canal.clock import Clock
+from canal.ingest.errors import SubmissionError
+from canal.ingest.stix import (
+    CheckedObject,
+    ObjectRejected,
+    check_object,
+    read_submission,
+    without_handling,
+)
+from canal.model.audit import AuditEvent, EventTag
+from canal.model.extension import defaults_from_extension
+from canal.model.handling import Handling, HandlingDefaults, HandlingError
+from canal.model.org import Org, Principal
+from canal.model.record import ReleaseState
+from canal.model.stix import format_micros, to_micros
+from canal.store.database import Database
+from canal.store.handlings import HandlingStore
+from canal.store.orgs import list_orgs
+from canal.store.records import StoredVersion, demote_latest, held_versions, insert_rows
+from canal.store.unit import WriteUnit, write_unit
+
+
+class ObjectStatus(StrEnum):
+    CREATED = "created"
+    NEW_VERSION = "new-version"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectResult:
+    index: int
+    stix_id: str | None
+    status: ObjectStatus
+    version: int | None = None
+    date_added: int | None = None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "id": self.stix_id, "status": self.status}
+        if self.version is not None:
+            out["version"] = format_micros(self.version)
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class IngestReport:
+    submission_id: str
+    source: str
+    results: list[ObjectResult] = field(default_factory=list)
+
+    def count(self, status: ObjectStatus) -> int:
+        return sum(1 for r in self.results if r.status is status)
+
+    @property
+    def rejected(self) -> list[ObjectResult]:
+        return [r for r in self.results if r.status is ObjectStatus.REJECTED]
+
+    @property
+    def accepted(self) -> int:
+        return len(self.results) - len(self.rejected)
+
+    def summary(self) -> dict[str, int]:
+        return {status.value: self.count(status) for status in ObjectStatus}
+
+
+@dataclass(slots=True)
+class _Prepared:
+    index: int
+    checked: CheckedObject
+    handling: Handling
+    retention_until: int
+
+
+def years_later(at: datetime, years: int) -> datetime:
+    try:
+        return at.replace(year=at.year + years)
+    except ValueError:  # 29 February in a year that has none
+        return at.replace(year=at.year + years, day=28)
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        clock: Clock,
+        handlings: HandlingStore,
+        retention_years: int,
+        chunk_size: int,
+    ) -> None:
+        self.database = database
+        self.clock = clock
+        self.handlings = handlings
+        self.retention_years = retention_years
+        self.chunk_size = chunk_size
+
+    def ingest_bytes(
+        self,
+        data: bytes | str,
+        *,
+        principal: Principal,
+        source: Org,
+        defaults: HandlingDefaults = HandlingDefaults(),
+        where: str = "submission",
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> IngestReport:
+        objects = read_submission(data, where=where)
+        return self.ingest_objects(
+            objects, principal=principal, source=source, defaults=defaults, progress=progress
+        )
+
+    def ingest_objects(
+        self,
+        objects: Iterable[Any],
+        *,
+        principal: Principal,
+        source: Org,
+        defaults: HandlingDefaults = HandlingDefaults(),
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> IngestReport:
+        if not principal.is_admin and principal.org.id != source.id:
+            raise SubmissionError(
+                "source", f"{principal.label} may not submit on behalf of {source.name!r}"
+            )
+        report = IngestReport(submission_id=str(uuid.uuid4()), source=source.name)
+        with self.database.read() as conn:
+            org_ids = {org.name: org.id for org in list_orgs(conn)}
+        fallback = defaults.over(source.defaults)
+        resolved: dict[tuple[Any, ...], tuple[Handling, int | None]] = {}
+        chunk: list[_Prepared] = []
+        seen = 0
+
+        def flush() -> None:
+            if chunk:
+                report.results.extend(self._store(chunk, principal, source, report.submission_id))
+                chunk.clear()
+
+        total = len(objects) if isinstance(objects, Sequence) else None
+        for index, obj in enumerate(objects):
+            seen += 1
+            try:
+                checked = check_object(obj)
+                handling, retention = self._handling(checked, source, fallback, org_ids, resolved)
+            except (ObjectRejected, HandlingError) as exc:
+                report.results.append(
+                    ObjectResult(index, _id_of(obj), ObjectStatus.REJECTED, reason=str(exc))
+                )
+                continue
+            chunk.append(_Prepared(index, checked, handling, retention))
+            if len(chunk) >= self.chunk_size:
+                flush()
+                if progress:
+                    progress(seen, total)
+        flush()
+        if progress:
+            progress(seen, total)
+        report.results.sort(key=lambda r: r.index)
+        return report
+
+    def _handling(
+        self,
+        checked: CheckedObject,
+        source: Org,
+        fallback: HandlingDefaults,
+        org_ids: dict[str, int],
+        resolved: dict[tuple[Any, ...], tuple[Handling, int | None]],
+    ) -> tuple[Handling, int]:
+        """The object's handling: its own markings, then the submission's defaults, then the
+        source org's, then canal's. Cached per distinct marking set within a submission."""
+        ext = checked.extension
+        key = (checked.tlp, None if ext is None else repr(sorted(ext.items())))
+        found = resolved.get(key)
+        if found is None:
+            own = HandlingDefaults(tlp=checked.tlp)
+            if ext is not None:
+                own = HandlingDefaults(tlp=checked.tlp).over(
+                    defaults_from_extension(ext, org_ids.__getitem__)
+                )
+            merged = own.over(fallback)
+            given = None if merged.retention_until is None else to_micros(merged.retention_until)
+            found = (merged.apply(source.id), given)
+            resolved[key] = found
+        handling, given_retention = found
+        # The default period bounds what a source may ask for; it may shorten it (R6).
+        ceiling = to_micros(years_later(self.clock.now(), self.retention_years))
+        retention = ceiling if given_retention is None else min(given_retention, ceiling)
+        return handling, retention
+
+    def _store(
+        self, chunk: list[_Prepared], principal: Principal, source: Org, submission_id: str
+    ) -> list[ObjectResult]:
+        try:
+            with write_unit(self.database, self.clock) as unit:
+                return self._write(unit, chunk, principal, source, submission_id)
+        except DBAPIError:
+            if len(chunk) == 1:
+                raise
+        # The database refused the chunk (a concurrent writer, a constraint): store each object
+        # on its own so that one failure cannot cost the others.
+        results: list[ObjectResult] = []
+        for item in chunk:
+            try:
+                with write_unit(self.database, self.clock) as unit:
+                    results.extend(self._write(unit, [item], principal, source, submission_id))
+            except DBAPIError as exc:
+                results.append(
+                    ObjectResult(
+                        item.index,
+                        item.checked.stix_id,
+                        ObjectStatus.REJECTED,
+                        reason=f"could not be stored: {exc.orig}",
+                    )
+                )
+        return results
+
+    def _write(
+        self,
+        unit: WriteUnit,
+        chunk: Sequence[_Prepared],
+        principal: Principal,
+        source: Org,
+        submission_id: str,
+    ) -> list[ObjectResult]:
+        held = held_versions(unit.conn, [item.checked.stix_id for item in chunk])
+        rows: list[dict[str, Any]] = []
+        demote: list[tuple[str, int]] = []
+        results: list[ObjectResult] = []
+        created_ids: list[str] = []
+        versioned_ids: list[str] = []
+        revoked_ids: list[str] = []
+        for item in chunk:
+            c = item.checked
+            versions = held.setdefault(c.stix_id, [])
+            decision = _decide(c, versions, source.id)
+            if isinstance(decision, ObjectResult):
+                results.append(
+                    ObjectResult(
+                        item.index,
+                        c.stix_id,
+                        decision.status,
+                        version=decision.version,
+                        reason=decision.reason,
+                    )
+                )
+                continue
+            version, is_latest, first = decision
+            date_added = unit.next_date_added()
+            if version is None:
+                version = date_added
+            mine_latest = [v for v in versions if v.source_org_id == source.id and v.is_latest]
+            if is_latest and mine_latest:
+                demote.append((c.stix_id, source.id))
+                versions[:] = [
+                    v
+                    if not (v.source_org_id == source.id and v.is_latest)
+                    else replace(v, is_latest=False)
+                    for v in versions
+                ]
+            rows.append(
+                {
+                    "stix_id": c.stix_id,
+                    "stix_type": c.stix_type,
+                    "version": version,
+                    "spec_version": c.spec_version,
+                    "date_added": date_added,
+                    "source_org_id": source.id,
+                    "handling_id": self.handlings.intern(unit, item.handling),
+                    "is_latest": is_latest,
+                    "revoked": c.revoked,
+                    "retention_until": item.retention_until,
+                    "review_state": "active",
+                    "art3_status": "cleared",
+                    "release_state": ReleaseState.RELEASED.value,
+                    "object": c.text,
+                }
+            )
+            versions.append(
+                StoredVersion(0, c.stix_id, version, source.id, is_latest, c.revoked, c.text)
+            )
+            status = ObjectStatus.CREATED if first else ObjectStatus.NEW_VERSION
+            (created_ids if first else versioned_ids).append(c.stix_id)
+            if c.revoked:
+                revoked_ids.append(c.stix_id)
+            results.append(
+                ObjectResult(item.index, c.stix_id, status, version=version, date_added=date_added)
+            )
+        # Demote before inserting: the new latest rows must not be caught by the update.
+        demote_latest(unit.conn, demote)
+        insert_rows(unit.conn, rows)
+        base = {"submission": submission_id, "source": source.name}
+        for tag, ids in (
+            (EventTag.RECORD_CREATE, created_ids),
+            (EventTag.RECORD_VERSION, versioned_ids),
+            (EventTag.RECORD_REVOKE, revoked_ids),
+        ):
+            if ids:
+                unit.log(
+                    AuditEvent(
+                        action=tag,
+                        actor=principal.label,
+                        org_id=principal.org.id,
+                        summary={**base, "count": len(ids)},
+                        subjects=tuple(ids),
+                    )
+                )
+        return results
+
+
+def _same_content(stored_text: str, obj: dict[str, Any]) -> bool:
+    return without_handling(orjson.loads(stored_text)) == without_handling(obj)
+
+
+def _decide(
+    c: CheckedObject, versions: list[StoredVersion], source_id: int
+) -> ObjectResult | tuple[int | None, bool, bool]:
+    """What to do with `c` given the versions already held of its id.
+
+    Returns an ObjectResult for a duplicate or a rejection, else (version, is_latest, first):
+    the version to store (None: the server assigns date_added), whether it becomes the latest
+    of this source's chain, and whether it is this source's first version of the id.
+    """
+    mine = [v for v in versions if v.source_org_id == source_id]
+    if c.version is None:
+        # Observables carry no version: equal content shares one server version across
+        # sources; new content from this source becomes its newest version.
+        same = [v for v in versions if _same_content(v.object_text, c.obj)]
+        if any(v.source_org_id == source_id for v in same):
+            held = next(v.version for v in same if v.source_org_id == source_id)
+            return ObjectResult(0, c.stix_id, ObjectStatus.DUPLICATE, version=held)
+        version = same[0].version if same else None
+        newest_mine = max((v.version for v in mine), default=None)
+        is_latest = version is None or newest_mine is None or version > newest_mine
+        return version, is_latest, not mine
+    at_version = [v for v in versions if v.version == c.version]
+    if at_version:
+        if _same_content(at_version[0].object_text, c.obj):
+            return ObjectResult(0, c.stix_id, ObjectStatus.DUPLICATE, version=c.version)
+        return ObjectResult(
+            0,
+            c.stix_id,
+            ObjectStatus.REJECTED,
+            reason=(
+                f"a different object with this id and modified {format_micros(c.version)} is "
+                "already held; a change needs a later modified"
+            ),
+        )
+    if versions and not mine:
+        return ObjectResult(
+            0,
+            c.stix_id,
+            ObjectStatus.REJECTED,
+            reason="this object is held from another source; only its source may version it",
+        )
+    newest = max(mine, key=lambda v: v.version, default=None)
+    if newest is not None and newest.revoked and c.version > newest.version:
+        return ObjectResult(
+            0,
+            c.stix_id,
+            ObjectStatus.REJECTED,
+            reason="the object is revoked; a revoked object takes no new versions",
+        )
+    is_latest = newest is None or c.version > newest.version
+    return c.version, is_latest, not mine
+
+
+def _id_of(obj: Any) -> str | None:
+    if isinstance(obj, dict):
+        value = obj.get("id")
+        if isinstance(value, str):
+            return value[:300]
+    return None

@@ -1,0 +1,3 @@
+"""Plain types: handling, records, orgs and principals.
+
+No I/O, and no imports from the rest of canal."""

@@ -1,0 +1,81 @@
+"""The processing log's vocabulary and its hash chain (pure functions; the store persists)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+GENESIS_HASH = "0" * 64
+
+
+class EventTag(StrEnum):
+    """What happened, as "scope:subject:action"."""
+
+    RECORD_CREATE = "data:record:create"
+    RECORD_VERSION = "data:record:version"
+    RECORD_REVOKE = "data:record:revoke"
+    RECORD_READ = "data:record:read"
+    RECORD_SEARCH = "data:record:search"
+    RECORD_EXPORT = "data:record:export"
+    RECORD_DELETE = "data:record:delete"
+    RECORD_UPDATE = "data:record:update"
+    RECORD_REVIEW = "data:record:review"
+    RECORD_SHARE = "data:record:share"
+    ORG_CREATE = "admin:org:create"
+    ORG_UPDATE = "admin:org:update"
+    TOKEN_CREATE = "admin:token:create"  # noqa: S105 - an event name
+    TOKEN_REVOKE = "admin:token:revoke"  # noqa: S105 - an event name
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One operation, before it is placed in the chain."""
+
+    action: EventTag
+    actor: str
+    org_id: int | None
+    summary: dict[str, Any] = field(default_factory=dict)
+    #: The STIX ids the operation concerned, indexed so a source can list them.
+    subjects: tuple[str, ...] = ()
+    purpose: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    seq: int
+    at: int
+    actor: str
+    org_id: int | None
+    action: str
+    purpose: str | None
+    summary: str
+    prev_hash: str
+    hash: str
+
+
+def summary_json(event: AuditEvent) -> str:
+    body = dict(event.summary)
+    if event.subjects:
+        body["subjects"] = list(event.subjects)
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def entry_hash(
+    *,
+    prev_hash: str,
+    seq: int,
+    at: int,
+    actor: str,
+    org_id: int | None,
+    action: str,
+    purpose: str | None,
+    summary: str,
+) -> str:
+    """The hash of one entry: it covers the previous entry's hash, so any edit, removal or
+    reordering breaks every hash after it."""
+    material = orjson.dumps([prev_hash, seq, at, actor, org_id, action, purpose, summary])
+    return hashlib.sha256(material).hexdigest()

@@ -1,0 +1,1 @@
+"""Reading records on behalf of a principal: search, one record with its versions, iteration."""

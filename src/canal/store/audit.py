@@ -1,0 +1,127 @@
+"""Persistence of the processing log: append in the caller's transaction, read back in order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from canal.model.audit import AuditEvent, LogEntry, entry_hash, summary_json
+from canal.store.sequencer import SequenceHead
+from canal.store.tables import audit_log, audit_subjects
+
+
+def append(
+    conn: Connection, head: SequenceHead, events: Sequence[AuditEvent], *, at: int
+) -> list[LogEntry]:
+    """Chain `events` after `head` and insert them. The caller holds the head's lock and saves
+    the head in the same transaction."""
+    entries: list[LogEntry] = []
+    subject_rows: list[dict[str, object]] = []
+    for event in events:
+        seq = head.last_log_seq + 1
+        summary = summary_json(event)
+        digest = entry_hash(
+            prev_hash=head.last_log_hash,
+            seq=seq,
+            at=at,
+            actor=event.actor,
+            org_id=event.org_id,
+            action=event.action.value,
+            purpose=event.purpose,
+            summary=summary,
+        )
+        entries.append(
+            LogEntry(
+                seq=seq,
+                at=at,
+                actor=event.actor,
+                org_id=event.org_id,
+                action=event.action.value,
+                purpose=event.purpose,
+                summary=summary,
+                prev_hash=head.last_log_hash,
+                hash=digest,
+            )
+        )
+        subject_rows.extend({"log_seq": seq, "stix_id": s} for s in dict.fromkeys(event.subjects))
+        head.last_log_seq = seq
+        head.last_log_hash = digest
+    if entries:
+        conn.execute(
+            insert(audit_log),
+            [
+                {
+                    "seq": e.seq,
+                    "at": e.at,
+                    "actor": e.actor,
+                    "org_id": e.org_id,
+                    "action": e.action,
+                    "purpose": e.purpose,
+                    "summary": e.summary,
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                }
+                for e in entries
+            ],
+        )
+    if subject_rows:
+        conn.execute(insert(audit_subjects), subject_rows)
+    return entries
+
+
+def _entry(row: Any) -> LogEntry:
+    return LogEntry(
+        seq=row.seq,
+        at=row.at,
+        actor=row.actor,
+        org_id=row.org_id,
+        action=row.action,
+        purpose=row.purpose,
+        summary=row.summary,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def iter_entry_pages(conn: Connection, *, batch: int = 5000) -> Iterator[list[LogEntry]]:
+    """Every entry in sequence order, in keyset pages so memory stays flat."""
+    after = -1
+    while True:
+        rows = conn.execute(
+            select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield [_entry(row) for row in rows]
+        after = rows[-1].seq
+
+
+def last_entries(conn: Connection, limit: int) -> list[LogEntry]:
+    rows = conn.execute(select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)).all()
+    return [_entry(row) for row in reversed(rows)]
+
+
+def subjects_of(conn: Connection, seqs: Iterable[int]) -> dict[int, set[str]]:
+    wanted = list(seqs)
+    out: dict[int, set[str]] = {seq: set() for seq in wanted}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for seq, stix_id in conn.execute(
+            select(audit_subjects.c.log_seq, audit_subjects.c.stix_id).where(
+                audit_subjects.c.log_seq.in_(chunk)
+            )
+        ):
+            out[seq].add(stix_id)
+    return out
+
+
+def entries_for_record(conn: Connection, stix_id: str) -> list[LogEntry]:
+    rows = conn.execute(
+        select(audit_log)
+        .join(audit_subjects, audit_subjects.c.log_seq == audit_log.c.seq)
+        .where(audit_subjects.c.stix_id == stix_id)
+        .order_by(audit_log.c.seq)
+    ).all()
+    return [_entry(row) for row in rows]

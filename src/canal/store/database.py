@@ -1,0 +1,109 @@
+"""The connection to the store and its transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from canal.store.errors import StoreUnavailable
+
+
+def _redacted(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class Database:
+    """Owns the engine. `write()` and `read()` open transactions; callers pass the connection
+    to the store functions so that an operation and its processing-log entry commit together."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        try:
+            if self.is_sqlite:
+                self.engine = self._sqlite_engine(url, echo=echo)
+            else:
+                self.engine = create_engine(
+                    url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20
+                )
+        except Exception as exc:  # a bad URL or a missing driver
+            raise StoreUnavailable(_redacted(url), str(exc)) from exc
+
+    @staticmethod
+    def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+        memory = ":memory:" in url or url in {"sqlite://", "sqlite:///"}
+        engine = create_engine(
+            url,
+            echo=echo,
+            # A memory database lives as long as its one connection.
+            **({"poolclass": StaticPool} if memory else {}),
+            connect_args={"check_same_thread": False, "timeout": 60},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take over transaction control from the sqlite3 module, so BEGIN is ours.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            # Writers take the write lock up front: no lock upgrade, no SQLITE_BUSY mid-way.
+            immediate = conn.get_execution_options().get("canal_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; commits on success, rolls back on any exception."""
+        try:
+            conn = self.engine.connect().execution_options(canal_write=True)
+        except OperationalError as exc:
+            raise StoreUnavailable(_redacted(self.url), str(exc.orig)) from exc
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise StoreUnavailable(_redacted(self.url), str(exc.orig)) from exc
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def check(self) -> None:
+        """Raise StoreUnavailable unless the database answers and is migrated."""
+        from canal.store.migrate import current_revision, head_revision  # noqa: PLC0415
+
+        try:
+            with self.read() as conn:
+                revision = current_revision(conn)
+        except DBAPIError as exc:
+            raise StoreUnavailable(_redacted(self.url), str(exc.orig)) from exc
+        if revision != head_revision():
+            raise StoreUnavailable(
+                _redacted(self.url),
+                f"the schema is at {revision or 'nothing'}, canal needs {head_revision()}",
+            )

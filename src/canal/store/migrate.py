@@ -1,0 +1,50 @@
+"""Create or migrate the schema with Alembic, on a connection canal owns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, insert, select
+
+from canal.model.audit import GENESIS_HASH
+from canal.store.database import Database
+from canal.store.tables import sequencer
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(database: Database) -> str | None:
+    """Bring the schema to the newest revision; returns the revision reached."""
+    config = _config()
+    with database.write() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        _seed_sequencer(conn)
+        return current_revision(conn)
+
+
+def _seed_sequencer(conn: Connection) -> None:
+    if conn.execute(select(sequencer.c.id)).first() is None:
+        conn.execute(
+            insert(sequencer).values(
+                id=1, last_date_added=0, last_log_seq=0, last_log_hash=GENESIS_HASH
+            )
+        )

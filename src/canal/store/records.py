@@ -1,0 +1,196 @@
+"""Reads and writes of records (one row per object version per source)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+
+from canal.model.handling import Art3Status, ReviewState
+from canal.model.record import Record, ReleaseState
+from canal.model.stix import from_micros
+from canal.store.handlings import HandlingStore
+from canal.store.tables import records
+
+#: Rows per IN (...) list: well under SQLite's variable limit and PostgreSQL's comfort zone.
+IN_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """What ingest needs to know about a version already held."""
+
+    pk: int
+    stix_id: str
+    version: int
+    source_org_id: int
+    is_latest: bool
+    revoked: bool
+    object_text: str
+
+
+def held_versions(conn: Connection, stix_ids: Sequence[str]) -> dict[str, list[StoredVersion]]:
+    """Every stored version of the given ids, by id."""
+    out: dict[str, list[StoredVersion]] = {}
+    unique = list(dict.fromkeys(stix_ids))
+    cols = (
+        records.c.pk,
+        records.c.stix_id,
+        records.c.version,
+        records.c.source_org_id,
+        records.c.is_latest,
+        records.c.revoked,
+        records.c.object,
+    )
+    for start in range(0, len(unique), IN_CHUNK):
+        chunk = unique[start : start + IN_CHUNK]
+        for row in conn.execute(select(*cols).where(records.c.stix_id.in_(chunk))):
+            out.setdefault(row[1], []).append(
+                StoredVersion(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), row[6])
+            )
+    return out
+
+
+def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(records), rows)
+
+
+def demote_latest(conn: Connection, pairs: Sequence[tuple[str, int]]) -> None:
+    """Clear is_latest on the current latest version of each (stix_id, source)."""
+    unique = list(dict.fromkeys(pairs))
+    for start in range(0, len(unique), IN_CHUNK):
+        chunk = unique[start : start + IN_CHUNK]
+        conn.execute(
+            update(records)
+            .where(
+                records.c.is_latest.is_(True),
+                tuple_(records.c.stix_id, records.c.source_org_id).in_(chunk),
+            )
+            .values(is_latest=False)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    """Filters over records; every field narrows the result."""
+
+    types: frozenset[str] = frozenset()
+    stix_ids: frozenset[str] = frozenset()
+    source_org_ids: frozenset[int] = frozenset()
+    added_after: int | None = None
+    added_before: int | None = None
+    latest_only: bool = True
+    include_revoked: bool = True
+    #: A policy visibility clause (see canal.policy); None only for the local administrator.
+    visible: ColumnElement[bool] | None = None
+    extra: tuple[ColumnElement[bool], ...] = field(default=())
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if self.types:
+            out.append(records.c.stix_type.in_(sorted(self.types)))
+        if self.stix_ids:
+            out.append(records.c.stix_id.in_(sorted(self.stix_ids)))
+        if self.source_org_ids:
+            out.append(records.c.source_org_id.in_(sorted(self.source_org_ids)))
+        if self.added_after is not None:
+            out.append(records.c.date_added > self.added_after)
+        if self.added_before is not None:
+            out.append(records.c.date_added < self.added_before)
+        if self.latest_only:
+            out.append(records.c.is_latest.is_(True))
+        if not self.include_revoked:
+            out.append(records.c.revoked.is_(False))
+        if self.visible is not None:
+            out.append(self.visible)
+        out.extend(self.extra)
+        return out
+
+    def select(self) -> Select[Any]:
+        query = select(records)
+        clauses = self.clauses()
+        if clauses:
+            query = query.where(and_(*clauses))
+        return query
+
+
+class RecordReader:
+    """Turns rows into Records, resolving handling profiles through the shared cache."""
+
+    def __init__(self, handling_store: HandlingStore) -> None:
+        self.handlings = handling_store
+
+    def record(self, conn: Connection, row: Row[Any]) -> Record:
+        data = row._mapping  # noqa: SLF001 - SQLAlchemy's API
+        return Record(
+            pk=data["pk"],
+            stix_id=data["stix_id"],
+            stix_type=data["stix_type"],
+            version=data["version"],
+            spec_version=data["spec_version"],
+            date_added=data["date_added"],
+            handling=self.handlings.get(conn, data["handling_id"]),
+            handling_id=data["handling_id"],
+            object=orjson.loads(data["object"]),
+            is_latest=bool(data["is_latest"]),
+            revoked=bool(data["revoked"]),
+            retention_until=from_micros(data["retention_until"]),
+            review_state=ReviewState(data["review_state"]),
+            art3_status=Art3Status(data["art3_status"]),
+            release_state=ReleaseState(data["release_state"]),
+        )
+
+    def page(
+        self, conn: Connection, query: RecordQuery, *, limit: int, after: int | None = None
+    ) -> list[Record]:
+        """Up to `limit` records in date_added order, after the `after` date_added."""
+        statement = query.select().order_by(records.c.date_added).limit(limit)
+        if after is not None:
+            statement = statement.where(records.c.date_added > after)
+        return [self.record(conn, row) for row in conn.execute(statement)]
+
+    def iterate(
+        self, conn: Connection, query: RecordQuery, *, batch: int = 2000
+    ) -> Iterator[Record]:
+        """Every matching record in date_added order, read in keyset pages: memory stays flat
+        however large the store."""
+        after: int | None = None
+        while True:
+            page = self.page(conn, query, limit=batch, after=after)
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1].date_added
+
+    def versions(self, conn: Connection, stix_id: str, query: RecordQuery) -> list[Record]:
+        scoped = RecordQuery(
+            stix_ids=frozenset({stix_id}),
+            latest_only=False,
+            visible=query.visible,
+            extra=query.extra,
+        )
+        statement = scoped.select().order_by(records.c.version, records.c.date_added)
+        return [self.record(conn, row) for row in conn.execute(statement)]
+
+    @staticmethod
+    def count(conn: Connection, query: RecordQuery) -> int:
+        statement = select(func.count()).select_from(records)
+        clauses = query.clauses()
+        if clauses:
+            statement = statement.where(and_(*clauses))
+        return int(conn.execute(statement).scalar_one())

@@ -1,0 +1,61 @@
+"""The head of the write sequence: date_added allocation and the processing log's chain head.
+
+Every write transaction locks the one sequencer row first (SELECT ... FOR UPDATE on PostgreSQL;
+BEGIN IMMEDIATE already serialises writers on SQLite). Holding it to commit means date_added and
+log sequence numbers are handed out in commit order: a reader paging by date_added can never
+miss a record that commits later with a smaller date_added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select, update
+
+from canal.store.errors import StoreError
+from canal.store.tables import sequencer
+
+
+@dataclass(slots=True)
+class SequenceHead:
+    last_date_added: int
+    last_log_seq: int
+    last_log_hash: str
+
+    def next_date_added(self, now_micros: int) -> int:
+        """A date_added later than every earlier one, and no earlier than now."""
+        self.last_date_added = max(self.last_date_added + 1, now_micros)
+        return self.last_date_added
+
+
+def lock_head(conn: Connection) -> SequenceHead:
+    query = select(
+        sequencer.c.last_date_added, sequencer.c.last_log_seq, sequencer.c.last_log_hash
+    ).where(sequencer.c.id == 1)
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        raise StoreError("the store is not initialised: run 'canal init'")
+    return SequenceHead(row[0], row[1], row[2])
+
+
+def save_head(conn: Connection, head: SequenceHead) -> None:
+    conn.execute(
+        update(sequencer)
+        .where(sequencer.c.id == 1)
+        .values(
+            last_date_added=head.last_date_added,
+            last_log_seq=head.last_log_seq,
+            last_log_hash=head.last_log_hash,
+        )
+    )
+
+
+def read_head(conn: Connection) -> SequenceHead:
+    row = conn.execute(
+        select(sequencer.c.last_date_added, sequencer.c.last_log_seq, sequencer.c.last_log_hash)
+    ).first()
+    if row is None:
+        raise StoreError("the store is not initialised: run 'canal init'")
+    return SequenceHead(row[0], row[1], row[2])

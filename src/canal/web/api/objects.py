@@ -1,0 +1,243 @@
+"""/api/v1/objects: submit STIX, list and read records as the caller may see them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from canal.app import Services
+from canal.errors import InvalidInput
+from canal.ingest.errors import SubmissionError
+from canal.model.extension import split_parties
+from canal.model.handling import Audience, HandlingDefaults, HandlingError, Pap, Purpose, Tlp
+from canal.model.org import Principal
+from canal.model.stix import format_micros, parse_timestamp, to_micros
+from canal.records.service import handling_json, present
+from canal.store.records import RecordQuery
+from canal.web.auth import current_principal, services_of
+from canal.web.cursor import CursorCodec, binding_of
+from canal.web.responses import JsonResponse
+
+router = APIRouter(prefix="/api/v1", tags=["objects"])
+
+CallerDep = Annotated[Principal, Depends(current_principal)]
+
+SUBMIT_EXAMPLE = {
+    "type": "bundle",
+    "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
+    "objects": [
+        {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+            "created": "2026-03-01T10:00:00.000Z",
+            "modified": "2026-03-01T10:00:00.000Z",
+            "name": "LockBit C2",
+            "pattern": "[ipv4-addr:value = '203.0.113.7']",
+            "pattern_type": "stix",
+            "valid_from": "2026-03-01T10:00:00Z",
+        }
+    ],
+}
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise SubmissionError("body", f"{declared} bytes is more than the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise SubmissionError("body", f"more than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _defaults(
+    services: Services,
+    *,
+    tlp: str | None,
+    pap: str | None,
+    audience: str | None,
+    allow: str | None,
+    deny: str | None,
+    purpose: list[str],
+) -> HandlingDefaults:
+    org_ids = {org.name: org.id for org in services.accounts.list_orgs()}
+
+    def split(raw: str | None) -> list[str]:
+        return [p.strip() for p in (raw or "").split(",") if p.strip()]
+
+    try:
+        allow_c, allow_o = split_parties(split(allow), org_ids.__getitem__, "allow")
+        deny_c, deny_o = split_parties(split(deny), org_ids.__getitem__, "deny")
+        purposes = frozenset(Purpose.parse(p) for raw in purpose for p in split(raw))
+        return HandlingDefaults(
+            tlp=Tlp.parse(tlp) if tlp else None,
+            pap=Pap.parse(pap) if pap else None,
+            audience=Audience.parse(audience) if audience else None,
+            allow_countries=allow_c if allow else None,
+            allow_orgs=allow_o if allow else None,
+            deny_countries=deny_c if deny else None,
+            deny_orgs=deny_o if deny else None,
+            purposes=purposes or None,
+        )
+    except HandlingError as exc:
+        raise InvalidInput("handling parameters", str(exc)) from None
+
+
+@router.post(
+    "/objects",
+    summary="Submit STIX 2.1 objects",
+    description=(
+        "The body is a STIX 2.1 bundle, a JSON list of objects or one object. Each object is "
+        "checked on its own: the answer lists, per object, whether it was created, stored as a "
+        "new version, already held (duplicate), or rejected with the reason. The query "
+        "parameters are handling defaults for objects that carry none."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"example": SUBMIT_EXAMPLE}},
+        }
+    },
+    responses={
+        200: {"description": "Per-object results (some may be rejected)."},
+        400: {"description": "The body is not JSON or not STIX."},
+        413: {"description": "The body is larger than the server's limit."},
+    },
+)
+async def submit(
+    request: Request,
+    caller: CallerDep,
+    tlp: Annotated[str | None, Query(description="clear|green|amber|amber+strict|red")] = None,
+    pap: Annotated[str | None, Query(description="clear|green|amber|red")] = None,
+    audience: Annotated[str | None, Query(description="law-enforcement|partners")] = None,
+    allow: Annotated[
+        str | None, Query(description="Countries and org names, comma-separated")
+    ] = None,
+    deny: Annotated[
+        str | None, Query(description="Countries and org names, comma-separated")
+    ] = None,
+    purpose: Annotated[list[str] | None, Query(description="Permitted purposes")] = None,
+) -> JsonResponse:
+    services = services_of(request)
+    limit = services.settings.max_submission_bytes
+    try:
+        body = await read_limited(request, limit)
+    except SubmissionError as exc:
+        return JsonResponse({"error": {"code": "too-large", "message": str(exc)}}, status_code=413)
+    defaults = await run_in_threadpool(
+        _defaults,
+        services,
+        tlp=tlp,
+        pap=pap,
+        audience=audience,
+        allow=allow,
+        deny=deny,
+        purpose=purpose or [],
+    )
+    report = await run_in_threadpool(
+        lambda: services.ingest.ingest_bytes(
+            body, principal=caller, source=caller.org, defaults=defaults, where="body"
+        )
+    )
+    return JsonResponse(
+        {
+            "submission": report.submission_id,
+            "counts": report.summary(),
+            "results": [r.to_json() for r in report.results],
+        }
+    )
+
+
+def _query(
+    services: Services,
+    *,
+    types: list[str] | None,
+    source: str | None,
+    added_after: str | None,
+) -> RecordQuery:
+    after = None
+    if added_after is not None:
+        try:
+            after = to_micros(parse_timestamp(added_after))
+        except ValueError as exc:
+            raise InvalidInput("added_after", str(exc)) from None
+    sources: frozenset[int] = frozenset()
+    if source is not None:
+        orgs = {org.name: org.id for org in services.accounts.list_orgs()}
+        # An unknown source simply matches nothing: no hint about which orgs exist.
+        sources = frozenset({orgs.get(source, -1)})
+    return RecordQuery(types=frozenset(types or ()), source_org_ids=sources, added_after=after)
+
+
+def _item(record: Any, org_names: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": record.stix_id,
+        "type": record.stix_type,
+        "version": format_micros(record.version),
+        "date_added": format_micros(record.date_added),
+        "handling": handling_json(record, org_names),
+        "object": present(record, org_names),
+    }
+
+
+@router.get(
+    "/objects",
+    summary="List records",
+    description=(
+        "The latest version of each record the caller may see, oldest added first, filtered by "
+        "type, source and added_after. `next` in the answer fetches the following page."
+    ),
+)
+def list_objects(
+    request: Request,
+    caller: CallerDep,
+    type_: Annotated[list[str] | None, Query(alias="type", description="STIX type(s)")] = None,
+    source: Annotated[str | None, Query(description="Org name of the source")] = None,
+    added_after: Annotated[str | None, Query(description="STIX timestamp")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size")] = 100,
+    next_: Annotated[str | None, Query(alias="next", description="Cursor from a page")] = None,
+) -> JsonResponse:
+    services = services_of(request)
+    query = _query(services, types=type_, source=source, added_after=added_after)
+    codec = CursorCodec(services.settings.secret_key)
+    binding = binding_of(caller.token_id, caller.org.id, sorted(type_ or []), source, added_after)
+    after = None if next_ is None else int(codec.decode(next_, binding=binding))
+    page = services.records.page(caller, query, limit=limit, after=after)
+    org_names = services.records.org_names()
+    body: dict[str, Any] = {"items": [_item(r, org_names) for r in page.records]}
+    if page.next_after is not None:
+        body["next"] = codec.encode(position=page.next_after, binding=binding)
+    return JsonResponse(body)
+
+
+@router.get(
+    "/objects/{stix_id}",
+    summary="One record with its handling and versions",
+    responses={404: {"description": "No such object, or none the caller may see."}},
+)
+def get_object(request: Request, caller: CallerDep, stix_id: str) -> JsonResponse:
+    services = services_of(request)
+    versions = services.records.versions(caller, stix_id)
+    org_names = services.records.org_names()
+    latest = max(versions, key=lambda r: (r.version, r.date_added))
+    return JsonResponse(
+        {
+            **_item(latest, org_names),
+            "versions": [
+                {
+                    "version": format_micros(r.version),
+                    "date_added": format_micros(r.date_added),
+                    "source": org_names.get(r.handling.source_org_id),
+                    "revoked": r.revoked,
+                }
+                for r in versions
+            ],
+        }
+    )

@@ -1,0 +1,33 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+
+from canal import __version__
+from canal.app import Services
+from canal.web import errors
+from canal.web.api import objects
+from canal.web.responses import JsonResponse
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="canal",
+        version=__version__,
+        description=(
+            "A cybercrime intelligence channel. Every call acts as the principal of its bearer "
+            "token and sees only what the handling of each record opens to it."
+        ),
+        default_response_class=JsonResponse,
+    )
+    app.state.services = services
+    errors.install(app)
+
+    @app.get("/healthz", tags=["meta"], summary="Liveness and database check")
+    def healthz(request: Request) -> JsonResponse:
+        request.app.state.services.database.check()
+        return JsonResponse({"status": "ok"})
+
+    app.include_router(objects.router)
+    return app

@@ -1,0 +1,84 @@
+"""The REST edge's one error mapper: every canal error becomes a status and one JSON shape,
+{"error": {"code", "message"}}; nothing else reaches the client, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from canal.errors import (
+    CanalError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
+from canal.ingest.errors import SubmissionError
+from canal.store.errors import StoreUnavailable, WriteConflict
+
+log = logging.getLogger("canal.web")
+
+STATUS_BY_ERROR: tuple[tuple[type[CanalError], int], ...] = (
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (WriteConflict, 409),
+    (SubmissionError, 400),
+    (InvalidInput, 400),
+    (StoreUnavailable, 503),
+)
+
+
+def error_body(code: str, message: str, **details: object) -> bytes:
+    error: dict[str, object] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return orjson.dumps({"error": error})
+
+
+def json_error(status: int, code: str, message: str, **details: object) -> Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="canal"'} if status == 401 else None
+    return Response(
+        error_body(code, message, **details),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def status_of(exc: CanalError) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(CanalError)
+    async def _canal_error(_request: Request, exc: CanalError) -> Response:
+        return json_error(status_of(exc), exc.code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}"
+            for err in exc.errors()
+        ]
+        return json_error(400, "invalid-input", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return json_error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        log.error("unexpected error", exc_info=exc)
+        return json_error(500, "internal", "canal failed to handle this request; it is logged")
