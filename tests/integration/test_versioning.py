@@ -105,9 +105,9 @@ def test_observable_gets_a_consistent_server_version_shared_across_sources(servi
     assert statuses(b) == [ObjectStatus.CREATED]
     assert a.results[0].version == again.results[0].version == b.results[0].version
     # Each source reported it under its own handling; readers see the object once.
-    assert {r.handling.source_org_id for r in services.records.versions(LOCAL_ADMIN, sco["id"])} == {
-        paris.id
-    }
+    assert {
+        r.handling.source_org_id for r in services.records.versions(LOCAL_ADMIN, sco["id"])
+    } == {paris.id}
     page = services.records.page(LOCAL_ADMIN, RecordQuery(), limit=10)
     assert [r.stix_id for r in page.records] == [sco["id"]]
     changed = services.ingest.ingest_objects(
@@ -122,9 +122,7 @@ def test_date_added_is_unique_and_strictly_increasing(services):
     services.ingest.chunk_size = 7  # several transactions
     objects = [indicator(f"198.51.100.{i}") for i in range(40)]
     services.ingest.ingest_objects(objects, principal=LOCAL_ADMIN, source=org)
-    services.ingest.ingest_objects(
-        [indicator("203.0.113.1")], principal=LOCAL_ADMIN, source=org
-    )
+    services.ingest.ingest_objects([indicator("203.0.113.1")], principal=LOCAL_ADMIN, source=org)
     added = [r.date_added for r in services.records.iterate(LOCAL_ADMIN, RecordQuery())]
     assert len(added) == 41
     assert added == sorted(added)

@@ -140,21 +140,24 @@ _PATH: Final = (
 _OBJECT_TYPE: Final = f"{_NOT_KEYWORD}{_IDENT}"
 _ORDERABLE_RE: Final = rf"{_STR}|{_HEX}|{_BIN}|{_TS}|{_FLOAT}{_END_NUMBER}|{_INT}{_END_NUMBER}"
 _PRIMITIVE_RE: Final = rf"{_ORDERABLE_RE}|(?:true|false){_END_WORD}"
+_COMPARISON_OPERATOR: Final = (
+    rf"(?:==?|!=|<>|[<>]=?){_W}(?:{_ORDERABLE_RE})"
+    rf"|(?:==?|!=|<>){_W}(?:true|false){_END_WORD}"
+    # A set: items each followed by a comma that is not the last thing before `)`, or by `)`.
+    rf"|IN{_END_WORD}{_W}\((?:{_W}(?:{_PRIMITIVE_RE}){_W}(?:,(?!{_W}\))|(?=\))))*+{_W}\)"
+    rf"|(?:LIKE|MATCHES|ISSUBSET|ISSUPERSET){_END_WORD}{_W}{_STR}"
+)
 _COMPARISON: Final = (
-    rf"(?:{_OBJECT_TYPE}{_W}:{_W}{_PATH}{_W}(?:NOT{_END_WORD}{_W})?"
-    rf"(?:(?:==?|!=|<>){_W}(?:{_PRIMITIVE_RE})"
-    rf"|[<>]=?{_W}(?:{_ORDERABLE_RE})"
-    rf"|IN{_END_WORD}{_W}\({_W}(?:(?:{_PRIMITIVE_RE}){_W}(?:,{_W}(?:{_PRIMITIVE_RE}){_W})*+)?\)"
-    rf"|(?:LIKE|MATCHES|ISSUBSET|ISSUPERSET){_END_WORD}{_W}{_STR})"
+    rf"(?:{_OBJECT_TYPE}{_W}:{_W}{_PATH}{_W}(?:NOT{_END_WORD}{_W})?(?:{_COMPARISON_OPERATOR})"
     rf"|(?:NOT{_END_WORD}{_W})?EXISTS{_END_WORD}{_W}{_OBJECT_TYPE}{_W}:{_W}{_PATH})"
 )
+# Each comparison (observation) is followed by AND / OR (/ FOLLOWEDBY) and then more, or by the
+# end; written as one loop so that the large comparison regex appears only once.
 _OBSERVATION: Final = (
-    rf"\[{_W}{_COMPARISON}"
-    rf"(?:{_W}(?:AND|OR){_END_WORD}{_W}{_COMPARISON}){{0,{_MAX_CHAIN}}}+{_W}\]"
+    rf"\[(?:{_W}{_COMPARISON}{_W}(?:(?:AND|OR){_END_WORD}(?!{_W}\])|(?=\]))){{1,{_MAX_CHAIN}}}+\]"
 )
 _FLAT: Final = re.compile(
-    rf"{_W}{_OBSERVATION}"
-    rf"(?:{_W}(?:AND|OR|FOLLOWEDBY){_END_WORD}{_W}{_OBSERVATION}){{0,{_MAX_CHAIN}}}+{_W}"
+    rf"(?:{_W}{_OBSERVATION}{_W}(?:(?:AND|OR|FOLLOWEDBY){_END_WORD}(?!{_W}\Z)|\Z)){{1,{_MAX_CHAIN}}}+"
 )
 # A single comparison, capturing what the hash check needs.
 _SIMPLE: Final = re.compile(
@@ -171,6 +174,8 @@ _HASH_PATTERNS: Final = {name: re.compile(spec[0]) for name, spec in HASHES_REGE
 _MAX_MESSAGE: Final = 300
 _LIBRARY_ERROR: Final = re.compile(r"(?:FAIL: )?Error found at line (\d+):(\d+)\. (.*)", re.DOTALL)
 _MISSING_BRACKETS: Final = "input is missing square brackets"
+# ANTLR lists every literal token it expected; one phrase reads better.
+_LITERAL_SET: Final = re.compile(r"\{(\w+Literal(?:, \w+Literal){7,})\}")
 
 
 class _Fallback(Exception):
@@ -225,8 +230,13 @@ def _humanise(error: str) -> str:
     line, column, text = positioned.groups()
     if text == _MISSING_BRACKETS:
         return "pattern does not start with '[' or '('"
+    text = _LITERAL_SET.sub(_name_literals, text)
     where = f"column {column}" if line == "1" else f"line {line}, column {column}"
     return f"{text} at {where}"
+
+
+def _name_literals(expected: re.Match[str]) -> str:
+    return "a literal" if "BoolLiteral" in expected[1] else "a literal other than true or false"
 
 
 def _join(messages: list[str]) -> str:

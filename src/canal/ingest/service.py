@@ -158,11 +158,14 @@ class IngestService:
                 chunk.clear()
 
         total = len(objects) if isinstance(objects, Sequence) else None
+        ceiling = to_micros(years_later(self.clock.now(), self.retention_years))
         for index, obj in enumerate(objects):
             seen += 1
             try:
                 checked = check_object(obj)
-                handling, retention = self._handling(checked, source, fallback, org_ids, resolved)
+                handling, retention = self._handling(
+                    checked, source, fallback, org_ids, resolved, ceiling
+                )
             except (ObjectRejected, HandlingError) as exc:
                 report.results.append(
                     ObjectResult(index, _id_of(obj), ObjectStatus.REJECTED, reason=str(exc))
@@ -186,6 +189,7 @@ class IngestService:
         fallback: HandlingDefaults,
         org_ids: dict[str, int],
         resolved: dict[tuple[Any, ...], tuple[Handling, int | None]],
+        ceiling: int,
     ) -> tuple[Handling, int]:
         """The object's handling: its own markings, then the submission's defaults, then the
         source org's, then canal's. Cached per distinct marking set within a submission."""
@@ -204,7 +208,6 @@ class IngestService:
             resolved[key] = found
         handling, given_retention = found
         # The default period bounds what a source may ask for; it may shorten it (R6).
-        ceiling = to_micros(years_later(self.clock.now(), self.retention_years))
         retention = ceiling if given_retention is None else min(given_retention, ceiling)
         return handling, retention
 

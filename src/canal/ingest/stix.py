@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
@@ -95,16 +96,26 @@ def _check_refs(obj: dict[str, Any], where: str = "") -> None:
                 _check_ref(key, item, where)
 
 
+@lru_cache(maxsize=65536)
+def _micros(raw: str) -> int | str:
+    """The timestamp in microseconds, or the reason it is not one. Cached: within a feed the
+    same few timestamps repeat on every object (created, modified, valid_from)."""
+    if TIMESTAMP_RE.match(raw) is None:
+        return "is not a STIX timestamp (YYYY-MM-DDTHH:MM:SS[.s]Z)"
+    try:
+        return to_micros(datetime.fromisoformat(raw))
+    except ValueError as exc:
+        return f"is not a real date ({exc})"
+
+
 def _timestamp(obj: dict[str, Any], key: str) -> int | None:
     raw = obj.get(key)
     if raw is None:
         return None
-    if not isinstance(raw, str) or TIMESTAMP_RE.match(raw) is None:
-        raise ObjectRejected(f"{key}: {raw!r} is not a STIX timestamp (YYYY-MM-DDTHH:MM:SS[.s]Z)")
-    try:
-        return to_micros(datetime.fromisoformat(raw))
-    except ValueError as exc:
-        raise ObjectRejected(f"{key}: {raw!r} is not a real date ({exc})") from None
+    result = _micros(raw) if isinstance(raw, str) else "is not a STIX timestamp"
+    if isinstance(result, str):
+        raise ObjectRejected(f"{key}: {raw!r} {result}")
+    return result
 
 
 def check_object(obj: Any) -> CheckedObject:
@@ -142,7 +153,7 @@ def check_object(obj: Any) -> CheckedObject:
         elif required not in obj:
             raise ObjectRejected(f"{required}: required for {stix_type} and missing")
 
-    stamps = {key: _timestamp(obj, key) for key in TIMESTAMP_PROPERTIES if key in obj}
+    stamps = {key: _timestamp(obj, key) for key in obj.keys() & TIMESTAMP_PROPERTIES}
     created, modified = stamps.get("created"), stamps.get("modified")
     if stix_type in VERSIONED_TYPES:
         if created is None:

@@ -177,18 +177,20 @@ REQUIRED_PROPERTIES: dict[str, tuple[str | tuple[str, ...], ...]] = {
 }
 
 #: Timestamp-valued properties checked on ingest (top level only: cheap, and where they live).
-TIMESTAMP_PROPERTIES = (
-    "created",
-    "modified",
-    "valid_from",
-    "valid_until",
-    "first_seen",
-    "last_seen",
-    "first_observed",
-    "last_observed",
-    "published",
-    "start_time",
-    "stop_time",
+TIMESTAMP_PROPERTIES = frozenset(
+    {
+        "created",
+        "modified",
+        "valid_from",
+        "valid_until",
+        "first_seen",
+        "last_seen",
+        "first_observed",
+        "last_observed",
+        "published",
+        "start_time",
+        "stop_time",
+    }
 )
 
 #: Types that MUST carry created and modified (SDOs, SROs and the versioned meta objects).
