@@ -766,7 +766,7 @@ class World:
                 by_kind: dict[str, list[_Value]] = {}
                 for value in values:
                     by_kind.setdefault(value.kind, []).append(value)
-                month = _MONTHS[start // (31 * _DAY) % 12]
+                month = _MONTHS[(BASE_DATE + timedelta(milliseconds=start)).month - 1]
                 campaigns.append(
                     _Campaign(
                         _uuid4_id("campaign", rng),
@@ -868,7 +868,8 @@ class World:
     # Generation
 
     def batches(self) -> Iterator[Batch]:
-        """Every org's objects, the secretariat first, in batches of a few thousand objects."""
+        """Every org's objects, the secretariat's first, in batches of about a thousand (small
+        batches die young, which spares the garbage collector full passes over the skeleton)."""
         yield from self._secretariat_batches()
         for org in self.orgs:
             if org.kind is not OrgKind.SECRETARIAT:

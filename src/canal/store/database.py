@@ -13,6 +13,11 @@ from sqlalchemy.pool import StaticPool
 from canal.store.errors import StoreUnavailable
 
 
+#: SQLite page cache sizes, in KiB (negative: a size rather than a page count).
+WRITE_CACHE = -262144
+READ_CACHE = -8192
+
+
 def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
@@ -52,9 +57,6 @@ class Database:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=60000")
-            # 256 MB of page cache: the id indexes take random keys, and a small cache turns
-            # every insert into page faults once the store outgrows it.
-            cursor.execute("PRAGMA cache_size=-262144")
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
@@ -67,6 +69,10 @@ class Database:
         def _on_begin(conn: Connection) -> None:
             # Writers take the write lock up front: no lock upgrade, no SQLITE_BUSY mid-way.
             immediate = conn.get_execution_options().get("canal_write", False)
+            # Writers get a large page cache: the id indexes take random keys, and a small cache
+            # turns every insert into page reads once the store outgrows it. Readers stream in
+            # key order and get a small one, so a long export's memory stays flat.
+            conn.exec_driver_sql(f"PRAGMA cache_size={WRITE_CACHE if immediate else READ_CACHE}")
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine

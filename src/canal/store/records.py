@@ -79,7 +79,7 @@ def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Bulk insert straight to the driver's executemany: the bulk-ingest hot path, where
     SQLAlchemy's per-row parameter processing costs more than the insert itself."""
     if rows:
-        conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle), rows)  # type: ignore[arg-type]
+        conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle), rows)
 
 
 def demote_latest(conn: Connection, pairs: Sequence[tuple[str, int]]) -> None:

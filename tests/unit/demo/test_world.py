@@ -3,8 +3,12 @@ a correlation can be scored against."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
 import re
+import subprocess
+import sys
 import uuid
 from collections import Counter, defaultdict
 from typing import Any
@@ -81,6 +85,25 @@ def test_the_same_seed_gives_byte_identical_batches():
 def test_running_the_batches_twice_gives_the_same_objects(world, batches):
     again = [(b.source.name, b.objects) for b in world.batches()]
     assert orjson.dumps(again) == orjson.dumps(batches)
+
+
+def test_the_world_does_not_depend_on_hash_randomisation(batches):
+    script = (
+        "import hashlib, orjson\n"
+        "from canal.demo.world import World\n"
+        "digest = hashlib.sha256()\n"
+        "for b in World(seed=2021, scale=1).batches():\n"
+        "    digest.update(b.source.name.encode() + orjson.dumps(b.objects))\n"
+        "print(digest.hexdigest())\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    run = subprocess.run(  # noqa: S603 - this interpreter, on the script above
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    digest = hashlib.sha256()
+    for name, objs in batches:
+        digest.update(name.encode() + orjson.dumps(objs))
+    assert run.stdout.strip() == digest.hexdigest()
 
 
 def test_another_seed_gives_another_world():
