@@ -9,6 +9,8 @@ from typing import Any
 from canal.accounts.service import LOCAL_ADMIN
 from canal.app import Services
 from canal.model.org import Org, OrgKind
+from canal.model.record import Record
+from canal.store.records import RecordQuery
 
 CREATED = "2026-02-01T10:00:00.000Z"
 
@@ -71,3 +73,12 @@ def add_org(
     if kind is not OrgKind.MEMBER:
         country = None
     return services.accounts.add_org(LOCAL_ADMIN, name=name, kind=kind, country=country)
+
+
+def record_versions(services: Services, stix_id: str) -> list[Record]:
+    """Every stored version of `stix_id`, as the local administrator sees them."""
+    return [seen.record for seen in services.records.versions(LOCAL_ADMIN, stix_id)]
+
+
+def all_records(services: Services, query: RecordQuery | None = None) -> list[Record]:
+    return [seen.record for seen in services.records.iterate(LOCAL_ADMIN, query or RecordQuery())]

@@ -11,6 +11,7 @@ from canal.config import Settings
 from canal.exchange.stix_export import StixExporter
 from canal.ingest.service import IngestService
 from canal.policy import Policy
+from canal.records.review import ReviewService
 from canal.records.service import RecordService
 from canal.store.database import Database
 from canal.store.handlings import HandlingStore
@@ -27,6 +28,7 @@ class Services:
     records: RecordService
     exporter: StixExporter
     audit: AuditService
+    review: ReviewService
 
     def close(self) -> None:
         self.database.dispose()
@@ -37,21 +39,30 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
     database = Database(settings.database_url)
     handlings = HandlingStore()
     policy = Policy()
-    records = RecordService(database=database, handlings=handlings, policy=policy)
+    records = RecordService(database=database, handlings=handlings, policy=policy, clock=clock)
+    ingest = IngestService(
+        database=database,
+        clock=clock,
+        handlings=handlings,
+        policy=policy,
+        retention_years=settings.retention_years,
+        chunk_size=settings.ingest_chunk,
+    )
     return Services(
         settings=settings,
         clock=clock,
         database=database,
         policy=policy,
         accounts=AccountService(database=database, clock=clock),
-        ingest=IngestService(
+        ingest=ingest,
+        records=records,
+        exporter=StixExporter(records=records),
+        audit=AuditService(database=database),
+        review=ReviewService(
             database=database,
             clock=clock,
             handlings=handlings,
-            retention_years=settings.retention_years,
-            chunk_size=settings.ingest_chunk,
+            records=records,
+            ingest=ingest,
         ),
-        records=records,
-        exporter=StixExporter(records=records, database=database, clock=clock),
-        audit=AuditService(database=database),
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from factories import add_org, bundle, indicator, malware
 from fastapi.testclient import TestClient
 
 from canal.accounts.service import LOCAL_ADMIN
 from canal.model.org import Role
 from canal.web.app import create_app
+from factories import add_org, bundle, indicator, malware
 
 
 @pytest.fixture
@@ -144,7 +144,7 @@ def test_unknown_route_and_method_use_the_error_shape(api):
 
 def test_restricted_record_and_absent_record_answer_alike(api, services):
     secret = indicator()
-    api.post("/api/v1/objects?tlp=amber", content=orjson.dumps(secret))
+    api.post("/api/v1/objects?tlp=red", content=orjson.dumps(secret))
     other = rome_client(services, api)
     restricted = other.get(f"/api/v1/objects/{secret['id']}")
     absent = other.get("/api/v1/objects/indicator--00000000-0000-4000-8000-000000000000")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+
 from cli_runner import Cli
 from factories import bundle, indicator, malware
 from stix_validation import example_bundles, validation_errors

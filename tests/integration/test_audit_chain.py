@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from factories import add_org, indicator
 from sqlalchemy import delete, select, update
 
 from canal.accounts.service import LOCAL_ADMIN
 from canal.store.tables import audit_log, audit_subjects
+from factories import add_org, indicator
 
 
 @pytest.fixture

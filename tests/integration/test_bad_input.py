@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from cli_runner import Cli
-from factories import indicator
 
 from canal.accounts.service import LOCAL_ADMIN
 from canal.ingest.service import ObjectStatus
 from canal.model.org import OrgKind
 from canal.store.records import RecordQuery, RecordReader
+from cli_runner import Cli
+from factories import indicator
 
 
 @pytest.mark.slow

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from factories import add_org, indicator
-from stix_validation import example_bundles, validation_errors
 
 from canal.accounts.service import LOCAL_ADMIN
 from canal.exchange.stix_export import PREAMBLE
 from canal.ingest.stix import objects_of
 from canal.model.extension import CANAL_EXTENSION_ID
-from canal.model.stix import TLP2_MARKING_IDS
 from canal.model.handling import Tlp
+from canal.model.stix import TLP2_MARKING_IDS
 from canal.store.records import RecordQuery
+from factories import add_org, indicator, record_versions
+from stix_validation import example_bundles, validation_errors
 
 
 def _version(obj):
@@ -74,7 +74,7 @@ def test_tlp_white_reads_as_clear_and_goes_out_as_tlp2_clear(services, tlp_ref):
     org = add_org(services)
     obj = indicator(object_marking_refs=[tlp_ref])
     services.ingest.ingest_objects([obj], principal=LOCAL_ADMIN, source=org)
-    record = services.records.versions(LOCAL_ADMIN, obj["id"])[0]
+    record = record_versions(services, obj["id"])[0]
     assert record.handling.tlp is Tlp.CLEAR
     bundle = orjson.loads(b"".join(services.exporter.bundle_chunks(LOCAL_ADMIN, RecordQuery())))
     out = next(o for o in bundle["objects"] if o["id"] == obj["id"])

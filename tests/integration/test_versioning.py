@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import copy
 
-from factories import add_org, indicator, ipv4, malware
-
 from canal.accounts.service import LOCAL_ADMIN
 from canal.ingest.service import ObjectStatus
+from canal.model.handling import Tlp
 from canal.model.org import OrgKind
-from canal.model.stix import parse_timestamp, to_micros
+from canal.model.stix import TLP2_MARKING_IDS, parse_timestamp, to_micros
 from canal.store.records import RecordQuery
+from factories import add_org, all_records, indicator, ipv4, malware, record_versions
 
 
 def statuses(report):
@@ -25,7 +25,7 @@ def test_exact_reingest_creates_no_version(services):
     again = services.ingest.ingest_objects([copy.deepcopy(obj)], principal=LOCAL_ADMIN, source=org)
     assert statuses(first) == [ObjectStatus.CREATED]
     assert statuses(again) == [ObjectStatus.DUPLICATE]
-    versions = services.records.versions(LOCAL_ADMIN, obj["id"])
+    versions = record_versions(services, obj["id"])
     assert len(versions) == 1
 
 
@@ -36,7 +36,7 @@ def test_newer_modified_creates_a_version_and_both_are_listed(services):
     services.ingest.ingest_objects([v1], principal=LOCAL_ADMIN, source=org)
     report = services.ingest.ingest_objects([v2], principal=LOCAL_ADMIN, source=org)
     assert statuses(report) == [ObjectStatus.NEW_VERSION]
-    versions = services.records.versions(LOCAL_ADMIN, v1["id"])
+    versions = record_versions(services, v1["id"])
     assert [r.object["modified"] for r in versions] == [v1["modified"], v2["modified"]]
     assert [r.is_latest for r in versions] == [False, True]
     # Listing shows the latest version only, once.
@@ -51,7 +51,7 @@ def test_older_version_arriving_late_is_kept_but_not_latest(services):
     services.ingest.ingest_objects([v2], principal=LOCAL_ADMIN, source=org)
     report = services.ingest.ingest_objects([v1], principal=LOCAL_ADMIN, source=org)
     assert statuses(report) == [ObjectStatus.NEW_VERSION]
-    latest = [r for r in services.records.versions(LOCAL_ADMIN, v2["id"]) if r.is_latest]
+    latest = [r for r in record_versions(services, v2["id"]) if r.is_latest]
     assert [r.object["modified"] for r in latest] == [v2["modified"]]
 
 
@@ -75,11 +75,11 @@ def test_revoked_object_takes_no_new_version(services):
     report = services.ingest.ingest_objects([after], principal=LOCAL_ADMIN, source=org)
     assert statuses(report) == [ObjectStatus.REJECTED]
     assert "revoked" in report.results[0].reason
-    latest = services.records.versions(LOCAL_ADMIN, obj["id"])[-1]
+    latest = record_versions(services, obj["id"])[-1]
     assert latest.revoked
 
 
-def test_another_source_may_not_version_an_object(services):
+def test_another_source_may_not_version_an_object_it_sees_but_may_propose(services):
     paris = add_org(services)
     rome = add_org(services, "NCB Rome", country="IT")
     obj = malware()
@@ -89,27 +89,47 @@ def test_another_source_may_not_version_an_object(services):
         [dict(obj, modified="2026-05-01T00:00:00.000Z")], principal=LOCAL_ADMIN, source=rome
     )
     assert statuses(same) == [ObjectStatus.DUPLICATE]
-    assert statuses(newer) == [ObjectStatus.REJECTED]
-    assert "only its source" in newer.results[0].reason
+    assert statuses(newer) == [ObjectStatus.PROPOSED]
+    assert "proposal" in newer.results[0].reason
+    assert len(record_versions(services, obj["id"])) == 1
+    [proposal] = services.review.proposals(LOCAL_ADMIN)
+    assert (proposal.source_org_id, proposal.proposer_org_id) == (paris.id, rome.id)
+
+
+def test_an_object_the_submitter_may_not_see_behaves_as_absent(services):
+    """Rome cannot see Paris's TLP:RED object: Rome's object with the same id is stored as
+    Rome's own, and nothing in the answer tells Rome that Paris holds one."""
+    paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
+    secret = malware(object_marking_refs=[TLP2_MARKING_IDS[Tlp.RED]])
+    services.ingest.ingest_objects([secret], principal=LOCAL_ADMIN, source=paris)
+    mine = dict(secret, name="something else", object_marking_refs=[TLP2_MARKING_IDS[Tlp.GREEN]])
+    report = services.ingest.ingest_objects([mine], principal=LOCAL_ADMIN, source=rome)
+    assert statuses(report) == [ObjectStatus.CREATED]
+    assert report.results[0].reason is None
 
 
 def test_observable_gets_a_consistent_server_version_shared_across_sources(services):
     paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
     partner = add_org(services, "Acme Threat Labs", kind=OrgKind.PARTNER)
     sco = ipv4()
     a = services.ingest.ingest_objects([sco], principal=LOCAL_ADMIN, source=paris)
     again = services.ingest.ingest_objects([dict(sco)], principal=LOCAL_ADMIN, source=paris)
-    b = services.ingest.ingest_objects([dict(sco)], principal=LOCAL_ADMIN, source=partner)
+    b = services.ingest.ingest_objects([dict(sco)], principal=LOCAL_ADMIN, source=rome)
     assert statuses(a) == [ObjectStatus.CREATED]
     assert statuses(again) == [ObjectStatus.DUPLICATE]
     assert statuses(b) == [ObjectStatus.CREATED]
     assert a.results[0].version == again.results[0].version == b.results[0].version
     # Each source reported it under its own handling; readers see the object once.
-    assert {
-        r.handling.source_org_id for r in services.records.versions(LOCAL_ADMIN, sco["id"])
-    } == {paris.id}
+    assert {r.handling.source_org_id for r in record_versions(services, sco["id"])} == {paris.id}
     page = services.records.page(LOCAL_ADMIN, RecordQuery(), limit=10)
     assert [r.stix_id for r in page.records] == [sco["id"]]
+    # The partner cannot see the members' (TLP:AMBER) copies: its own copy gets its own
+    # version, so the answer does not reveal that anyone reported the value before.
+    c = services.ingest.ingest_objects([dict(sco)], principal=LOCAL_ADMIN, source=partner)
+    assert statuses(c) == [ObjectStatus.CREATED]
+    assert c.results[0].version != a.results[0].version
     changed = services.ingest.ingest_objects(
         [dict(sco, x_first_seen_by="sensor-2")], principal=LOCAL_ADMIN, source=paris
     )
@@ -123,7 +143,7 @@ def test_date_added_is_unique_and_strictly_increasing(services):
     objects = [indicator(f"198.51.100.{i}") for i in range(40)]
     services.ingest.ingest_objects(objects, principal=LOCAL_ADMIN, source=org)
     services.ingest.ingest_objects([indicator("203.0.113.1")], principal=LOCAL_ADMIN, source=org)
-    added = [r.date_added for r in services.records.iterate(LOCAL_ADMIN, RecordQuery())]
+    added = [r.date_added for r in all_records(services)]
     assert len(added) == 41
     assert added == sorted(added)
     assert len(set(added)) == len(added)
@@ -134,7 +154,7 @@ def test_object_text_is_kept_as_received(services):
     obj = indicator(x_acme_score=97, extensions={"x-acme-ext": {"k": [1, 2]}})
     obj = {"z_first": 1, **obj}  # unusual key order survives
     services.ingest.ingest_objects([obj], principal=LOCAL_ADMIN, source=org)
-    stored = services.records.versions(LOCAL_ADMIN, obj["id"])[0].object
+    stored = record_versions(services, obj["id"])[0].object
     assert stored == obj
     assert list(stored) == list(obj)
 
@@ -147,7 +167,7 @@ def test_export_filters_by_type_source_and_added_after(services):
     services.ingest.ingest_objects([indicator("203.0.113.9")], principal=LOCAL_ADMIN, source=rome)
 
     def ids(query):
-        return [r.stix_type for r in services.records.iterate(LOCAL_ADMIN, query)]
+        return [r.stix_type for r in all_records(services, query)]
 
     assert ids(RecordQuery(types=frozenset({"malware"}))) == ["malware"]
     assert ids(RecordQuery(source_org_ids=frozenset({rome.id}))) == ["indicator"]

@@ -149,9 +149,17 @@ class AccountService:
         return IssuedToken(token=token, row=row)
 
     def _check_may_manage(self, principal: Principal, org: Org) -> None:
-        if principal.role in {Role.ADMIN, Role.ANALYST}:
+        """Member countries' users are their NCB administrator's alone (R19): no other
+        country and not the secretariat may create them or change their scope."""
+        if principal.role is Role.ADMIN:
             return
-        if principal.role is Role.NCB_ADMIN and principal.org.id == org.id:
+        if (
+            principal.role is Role.NCB_ADMIN
+            and org.kind is OrgKind.MEMBER
+            and org.country == principal.org.country
+        ):
+            return
+        if principal.role is Role.ANALYST and org.kind is not OrgKind.MEMBER:
             return
         raise Forbidden(f"{principal.label} may not manage the tokens of {org.name!r}")
 
@@ -173,12 +181,21 @@ class AccountService:
             )
 
     def list_tokens(self, principal: Principal, org: Org | None = None) -> list[TokenRow]:
+        """The tokens of `org`, or of every org the principal manages."""
         if org is not None:
             self._check_may_manage(principal, org)
-        elif principal.role not in {Role.ADMIN, Role.ANALYST}:
-            org = principal.org
+            with self.database.read() as conn:
+                return org_store.list_tokens(conn, org.id)
         with self.database.read() as conn:
-            return org_store.list_tokens(conn, None if org is None else org.id)
+            managed = {o.id for o in org_store.list_orgs(conn) if self._manages(principal, o)}
+            return [t for t in org_store.list_tokens(conn) if t.org_id in managed]
+
+    def _manages(self, principal: Principal, org: Org) -> bool:
+        try:
+            self._check_may_manage(principal, org)
+        except Forbidden:
+            return False
+        return True
 
     def authenticate(self, token: str) -> Principal:
         """The principal a presented token stands for. The same error for every failure that

@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import orjson
+from sqlalchemy import select
 
-from canal.errors import Forbidden
+from canal.errors import Forbidden, NotFound
 from canal.model.audit import GENESIS_HASH, LogEntry, entry_hash
 from canal.model.org import Principal, Role
 from canal.store import audit as audit_store
 from canal.store.database import Database
 from canal.store.sequencer import read_head
+from canal.store.tables import records
+
+#: Who reads the whole processing log: the oversight role, and the local administrator.
+OVERSIGHT = frozenset({Role.AUDITOR, Role.ADMIN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +97,24 @@ class AuditService:
         return None
 
     def entries_for_record(self, principal: Principal, stix_id: str) -> list[LogEntry]:
-        if principal.role not in {Role.ADMIN, Role.AUDITOR, Role.ANALYST}:
-            # Sources listing operations on their own records arrive with the policy module.
-            raise Forbidden(f"{principal.label} may not read the processing log")
+        """Every operation on a record (R8): for the auditor, and for the record's source. For
+        anyone else the answer is the one a record that does not exist gets."""
         with self.database.read() as conn:
+            if principal.role not in OVERSIGHT:
+                sources = conn.execute(
+                    select(records.c.source_org_id).where(records.c.stix_id == stix_id).distinct()
+                ).scalars()
+                if principal.org.id not in set(sources):
+                    raise NotFound("record", stix_id)
             return audit_store.entries_for_record(conn, stix_id)
 
     def recent(self, principal: Principal, *, limit: int = 100) -> list[LogEntry]:
-        if principal.role not in {Role.ADMIN, Role.AUDITOR, Role.ANALYST}:
-            raise Forbidden(f"{principal.label} may not read the processing log")
+        """The newest entries: all of them for oversight, the org's own actions otherwise."""
         with self.database.read() as conn:
-            return audit_store.last_entries(conn, limit)
+            if principal.role in OVERSIGHT:
+                return audit_store.last_entries(conn, limit)
+            return audit_store.last_entries(conn, limit, org_id=principal.org.id)
+
+    def require_oversight(self, principal: Principal) -> None:
+        if principal.role not in OVERSIGHT:
+            raise Forbidden(f"{principal.label} may not check the processing log")

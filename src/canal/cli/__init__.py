@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from canal.cli import audit, data, orgs, server, tokens
+from canal.cli import audit, data, orgs, review, server, tokens
 from canal.cli.common import state
 from canal.errors import CanalError
 
@@ -32,6 +32,8 @@ data.register(app)
 app.add_typer(orgs.app, name="org")
 app.add_typer(tokens.app, name="token")
 app.add_typer(audit.app, name="audit")
+app.add_typer(review.quarantine_app, name="quarantine")
+app.add_typer(review.proposal_app, name="proposal")
 
 
 def main() -> None:

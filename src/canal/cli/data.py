@@ -10,16 +10,8 @@ import typer
 
 from canal.cli.common import TOKEN_OPTION, Progress, emit_json, message, principal, services
 from canal.errors import InvalidInput
+from canal.ingest.defaults import parse_purpose, submission_defaults
 from canal.ingest.errors import SubmissionError
-from canal.model.extension import split_parties
-from canal.model.handling import (
-    Audience,
-    HandlingDefaults,
-    HandlingError,
-    Pap,
-    Purpose,
-    Tlp,
-)
 from canal.model.stix import parse_timestamp, to_micros
 from canal.store.records import RecordQuery
 
@@ -31,39 +23,6 @@ class InFormat(StrEnum):
 
 class OutFormat(StrEnum):
     STIX = "stix"
-
-
-def _split(raw: str | None) -> list[str]:
-    return [part.strip() for part in (raw or "").split(",") if part.strip()]
-
-
-def submission_defaults(
-    *,
-    tlp: str | None,
-    pap: str | None,
-    audience: str | None,
-    allow: str | None,
-    deny: str | None,
-    purposes: list[str],
-) -> HandlingDefaults:
-    """Handling defaults from command-line flags; names what is wrong if a flag is bad."""
-    org_ids = {org.name: org.id for org in services().accounts.list_orgs()}
-    try:
-        allow_c, allow_o = split_parties(_split(allow), org_ids.__getitem__, "--allow")
-        deny_c, deny_o = split_parties(_split(deny), org_ids.__getitem__, "--deny")
-        parsed_purposes = frozenset(Purpose.parse(p) for raw in purposes for p in _split(raw))
-        return HandlingDefaults(
-            tlp=Tlp.parse(tlp) if tlp else None,
-            pap=Pap.parse(pap) if pap else None,
-            audience=Audience.parse(audience) if audience else None,
-            allow_countries=allow_c if allow else None,
-            allow_orgs=allow_o if allow else None,
-            deny_countries=deny_c if deny else None,
-            deny_orgs=deny_o if deny else None,
-            purposes=parsed_purposes or None,
-        )
-    except HandlingError as exc:
-        raise InvalidInput("handling flags", str(exc)) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -91,8 +50,9 @@ def ingest(
     svc = services()
     who = principal(token)
     org = svc.accounts.org(source)
+    org_ids = {o.name: o.id for o in svc.accounts.list_orgs()}
     defaults = submission_defaults(
-        tlp=tlp, pap=pap, audience=audience, allow=allow, deny=deny, purposes=purpose
+        org_ids, tlp=tlp, pap=pap, audience=audience, allow=allow, deny=deny, purposes=purpose
     )
     del fmt  # only STIX is read for now; auto detects it
     any_rejected = False
@@ -168,6 +128,9 @@ def export(
         False, "--all-versions", help="Every version, not only the latest."
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="File to write (stdout)."),
+    purpose: str | None = typer.Option(
+        None, "--purpose", help="Processing purpose of this export (default: the role's)."
+    ),
     token: str | None = TOKEN_OPTION,
 ) -> None:
     """Export what the caller may see as a STIX 2.1 bundle, streamed."""
@@ -186,7 +149,7 @@ def export(
         added_after=after,
         latest_only=not all_versions,
     )
-    chunks = svc.exporter.bundle_chunks(who, query)
+    chunks = svc.exporter.bundle_chunks(who, query, purpose=parse_purpose(purpose))
     if output is None:
         for chunk in chunks:
             sys.stdout.buffer.write(chunk)

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from canal.clock import Clock
@@ -29,13 +30,21 @@ from canal.ingest.stix import (
 from canal.model.audit import AuditEvent, EventTag
 from canal.model.extension import defaults_from_extension
 from canal.model.handling import Handling, HandlingDefaults, HandlingError
-from canal.model.org import Org, Principal
+from canal.model.org import DEFAULT_PURPOSE, Org, OrgKind, Principal, Role
 from canal.model.record import ReleaseState
 from canal.model.stix import format_micros, to_micros
+from canal.policy import Policy
 from canal.store.database import Database
 from canal.store.handlings import HandlingStore
 from canal.store.orgs import list_orgs
-from canal.store.records import StoredVersion, demote_latest, held_versions, insert_rows
+from canal.store.proposals import insert_proposal
+from canal.store.records import (
+    RecordReader,
+    StoredVersion,
+    demote_latest,
+    held_versions,
+    insert_rows,
+)
 from canal.store.unit import WriteUnit, write_unit
 
 
@@ -43,6 +52,8 @@ class ObjectStatus(StrEnum):
     CREATED = "created"
     NEW_VERSION = "new-version"
     DUPLICATE = "duplicate"
+    #: A change to an object another source holds: stored as a proposal to that source (R1).
+    PROPOSED = "proposed"
     REJECTED = "rejected"
 
 
@@ -86,6 +97,17 @@ class IngestReport:
 
 
 @dataclass(slots=True)
+class _HandlingContext:
+    """What resolving handling needs for one submission."""
+
+    source: Org
+    fallback: HandlingDefaults
+    org_ids: dict[str, int]
+    ceiling: int
+    resolved: dict[tuple[Any, ...], tuple[Handling, int | None]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class _Prepared:
     index: int
     checked: CheckedObject
@@ -107,12 +129,15 @@ class IngestService:
         database: Database,
         clock: Clock,
         handlings: HandlingStore,
+        policy: Policy,
         retention_years: int,
         chunk_size: int,
     ) -> None:
         self.database = database
         self.clock = clock
         self.handlings = handlings
+        self.policy = policy
+        self.reader = RecordReader(handlings)
         self.retention_years = retention_years
         self.chunk_size = chunk_size
 
@@ -147,8 +172,12 @@ class IngestService:
         report = IngestReport(submission_id=str(uuid.uuid4()), source=source.name)
         with self.database.read() as conn:
             org_ids = {org.name: org.id for org in list_orgs(conn)}
-        fallback = defaults.over(source.defaults)
-        resolved: dict[tuple[Any, ...], tuple[Handling, int | None]] = {}
+        ctx = _HandlingContext(
+            source=source,
+            fallback=defaults.over(source.defaults),
+            org_ids=org_ids,
+            ceiling=to_micros(years_later(self.clock.now(), self.retention_years)),
+        )
         chunk: list[_Prepared] = []
         seen = 0
 
@@ -158,14 +187,11 @@ class IngestService:
                 chunk.clear()
 
         total = len(objects) if isinstance(objects, Sequence) else None
-        ceiling = to_micros(years_later(self.clock.now(), self.retention_years))
         for index, obj in enumerate(objects):
             seen += 1
             try:
                 checked = check_object(obj)
-                handling, retention = self._handling(
-                    checked, source, fallback, org_ids, resolved, ceiling
-                )
+                handling, retention = self._handling(checked, ctx)
             except (ObjectRejected, HandlingError) as exc:
                 report.results.append(
                     ObjectResult(index, _id_of(obj), ObjectStatus.REJECTED, reason=str(exc))
@@ -182,17 +208,11 @@ class IngestService:
         report.results.sort(key=lambda r: r.index)
         return report
 
-    def _handling(
-        self,
-        checked: CheckedObject,
-        source: Org,
-        fallback: HandlingDefaults,
-        org_ids: dict[str, int],
-        resolved: dict[tuple[Any, ...], tuple[Handling, int | None]],
-        ceiling: int,
-    ) -> tuple[Handling, int]:
+    @staticmethod
+    def _handling(checked: CheckedObject, ctx: _HandlingContext) -> tuple[Handling, int]:
         """The object's handling: its own markings, then the submission's defaults, then the
         source org's, then canal's. Cached per distinct marking set within a submission."""
+        source, resolved = ctx.source, ctx.resolved
         ext = checked.extension
         key = (checked.tlp, None if ext is None else repr(sorted(ext.items())))
         found = resolved.get(key)
@@ -200,15 +220,20 @@ class IngestService:
             own = HandlingDefaults(tlp=checked.tlp)
             if ext is not None:
                 own = HandlingDefaults(tlp=checked.tlp).over(
-                    defaults_from_extension(ext, org_ids.__getitem__)
+                    defaults_from_extension(ext, ctx.org_ids.__getitem__)
                 )
-            merged = own.over(fallback)
+            merged = own.over(ctx.fallback)
             given = None if merged.retention_until is None else to_micros(merged.retention_until)
-            found = (merged.apply(source.id), given)
+            handling = merged.apply(source.id)
+            if source.id in handling.deny_orgs or (
+                source.country is not None and source.country in handling.deny_countries
+            ):
+                raise HandlingError("deny", source.name, "a list that does not name the source")
+            found = (handling, given)
             resolved[key] = found
         handling, given_retention = found
         # The default period bounds what a source may ask for; it may shorten it (R6).
-        retention = ceiling if given_retention is None else min(given_retention, ceiling)
+        retention = ctx.ceiling if given_retention is None else min(given_retention, ctx.ceiling)
         return handling, retention
 
     def _store(
@@ -238,6 +263,25 @@ class IngestService:
                 )
         return results
 
+    def _viewer(self, principal: Principal, source: Org) -> Principal:
+        """Whose sight decides what an object from `source` may collide with: the submitter's
+        when it acts for the source, else the source org's as a plain member of its kind."""
+        if principal.org.id == source.id:
+            return principal
+        role = {OrgKind.MEMBER: Role.MEMBER, OrgKind.PARTNER: Role.PARTNER}.get(
+            source.kind, Role.ANALYST
+        )
+        return Principal(org=source, role=role, name="ingest")
+
+    def _visible_pks(self, conn: Connection, viewer: Principal, pks: list[int]) -> set[int]:
+        now = self.clock.now()
+        purpose = DEFAULT_PURPOSE[viewer.role]
+        return {
+            record.pk
+            for record in self.reader.by_pks(conn, pks)
+            if self.policy.may_read(viewer, record, purpose=purpose, now=now)
+        }
+
     def _write(
         self,
         unit: WriteUnit,
@@ -247,26 +291,48 @@ class IngestService:
         submission_id: str,
     ) -> list[ObjectResult]:
         held = held_versions(unit.conn, [item.checked.stix_id for item in chunk])
+        # Versions held by other sources count only where this source may see them: for
+        # anyone else, an object they cannot see must behave as if it did not exist.
+        foreign = [v.pk for found in held.values() for v in found if v.source_org_id != source.id]
+        if foreign:
+            visible = self._visible_pks(unit.conn, self._viewer(principal, source), foreign)
+            held = {
+                stix_id: [v for v in found if v.source_org_id == source.id or v.pk in visible]
+                for stix_id, found in held.items()
+            }
+        release = (
+            ReleaseState.QUARANTINED if source.kind is OrgKind.PARTNER else ReleaseState.RELEASED
+        )
         rows: list[dict[str, Any]] = []
         demote: list[tuple[str, int]] = []
         results: list[ObjectResult] = []
         created_ids: list[str] = []
         versioned_ids: list[str] = []
         revoked_ids: list[str] = []
+        proposed_ids: list[str] = []
         for item in chunk:
             c = item.checked
             versions = held.setdefault(c.stix_id, [])
             decision = _decide(c, versions, source.id)
             if isinstance(decision, ObjectResult):
-                results.append(
-                    ObjectResult(
-                        item.index,
-                        c.stix_id,
-                        decision.status,
-                        version=decision.version,
-                        reason=decision.reason,
+                if decision.status is ObjectStatus.PROPOSED:
+                    owner = next(v.source_org_id for v in versions if v.source_org_id != source.id)
+                    proposal = insert_proposal(
+                        unit.conn,
+                        stix_id=c.stix_id,
+                        source_org_id=owner,
+                        proposer_org_id=source.id,
+                        proposer=principal.label,
+                        object_text=c.text,
+                        now=unit.now,
                     )
-                )
+                    proposed_ids.append(c.stix_id)
+                    decision = replace(
+                        decision,
+                        reason=f"held by its source: stored as proposal {proposal} for the "
+                        "source to accept or reject",
+                    )
+                results.append(replace(decision, index=item.index, stix_id=c.stix_id))
                 continue
             version, is_latest, first = decision
             date_added = unit.next_date_added()
@@ -276,9 +342,9 @@ class IngestService:
             if is_latest and mine_latest:
                 demote.append((c.stix_id, source.id))
                 versions[:] = [
-                    v
-                    if not (v.source_org_id == source.id and v.is_latest)
-                    else replace(v, is_latest=False)
+                    replace(v, is_latest=False)
+                    if v.source_org_id == source.id and v.is_latest
+                    else v
                     for v in versions
                 ]
             rows.append(
@@ -295,8 +361,10 @@ class IngestService:
                     "retention_until": item.retention_until,
                     "review_state": "active",
                     "art3_status": "cleared",
-                    "release_state": ReleaseState.RELEASED.value,
+                    "release_state": release.value,
                     "object": c.text,
+                    "disseminator_org_id": None,
+                    "release_note": None,
                 }
             )
             versions.append(
@@ -312,18 +380,21 @@ class IngestService:
         # Demote before inserting: the new latest rows must not be caught by the update.
         demote_latest(unit.conn, demote)
         insert_rows(unit.conn, rows)
-        base = {"submission": submission_id, "source": source.name}
+        base: dict[str, object] = {"submission": submission_id, "source": source.name}
+        if release is ReleaseState.QUARANTINED:
+            base["quarantine"] = True
         for tag, ids in (
             (EventTag.RECORD_CREATE, created_ids),
             (EventTag.RECORD_VERSION, versioned_ids),
             (EventTag.RECORD_REVOKE, revoked_ids),
+            (EventTag.PROPOSAL_CREATE, proposed_ids),
         ):
             if ids:
                 unit.log(
                     AuditEvent(
                         action=tag,
                         actor=principal.label,
-                        org_id=principal.org.id,
+                        org_id=principal.org.id or None,
                         summary={**base, "count": len(ids)},
                         subjects=tuple(ids),
                     )
@@ -370,12 +441,8 @@ def _decide(
             ),
         )
     if versions and not mine:
-        return ObjectResult(
-            0,
-            c.stix_id,
-            ObjectStatus.REJECTED,
-            reason="this object is held from another source; only its source may version it",
-        )
+        # Another source holds it and this one may see it: a change is a proposal (R1).
+        return ObjectResult(0, c.stix_id, ObjectStatus.PROPOSED, version=c.version)
     newest = max(mine, key=lambda v: v.version, default=None)
     if newest is not None and newest.revoked and c.version > newest.version:
         return ObjectResult(

@@ -25,6 +25,11 @@ class EventTag(StrEnum):
     RECORD_UPDATE = "data:record:update"
     RECORD_REVIEW = "data:record:review"
     RECORD_SHARE = "data:record:share"
+    RECORD_RELEASE = "data:record:release"
+    RECORD_REJECT = "data:record:reject"
+    PROPOSAL_CREATE = "data:proposal:create"
+    PROPOSAL_ACCEPT = "data:proposal:accept"
+    PROPOSAL_REJECT = "data:proposal:reject"
     ORG_CREATE = "admin:org:create"
     ORG_UPDATE = "admin:org:update"
     TOKEN_CREATE = "admin:token:create"  # noqa: S105 - an event name

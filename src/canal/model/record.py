@@ -37,3 +37,8 @@ class Record:
     review_state: ReviewState = ReviewState.ACTIVE
     art3_status: Art3Status = Art3Status.CLEARED
     release_state: ReleaseState = ReleaseState.RELEASED
+    #: Set when the secretariat released a partner's submission: the org others see as the
+    #: record's disseminator (the partner's identity stays with the secretariat).
+    disseminator_org_id: int | None = None
+    #: Why the secretariat rejected a quarantined submission.
+    release_note: str | None = None

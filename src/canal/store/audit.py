@@ -98,8 +98,11 @@ def iter_entry_pages(conn: Connection, *, batch: int = 5000) -> Iterator[list[Lo
         after = rows[-1].seq
 
 
-def last_entries(conn: Connection, limit: int) -> list[LogEntry]:
-    rows = conn.execute(select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)).all()
+def last_entries(conn: Connection, limit: int, *, org_id: int | None = None) -> list[LogEntry]:
+    query = select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)
+    if org_id is not None:
+        query = query.where(audit_log.c.org_id == org_id)
+    rows = conn.execute(query).all()
     return [_entry(row) for row in reversed(rows)]
 
 

@@ -12,7 +12,6 @@ from sqlalchemy.pool import StaticPool
 
 from canal.store.errors import StoreUnavailable
 
-
 #: SQLite page cache sizes, in KiB (negative: a size rather than a page count).
 WRITE_CACHE = -262144
 READ_CACHE = -8192

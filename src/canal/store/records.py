@@ -165,6 +165,8 @@ class RecordReader:
             review_state=ReviewState(data["review_state"]),
             art3_status=Art3Status(data["art3_status"]),
             release_state=ReleaseState(data["release_state"]),
+            disseminator_org_id=data["disseminator_org_id"],
+            release_note=data["release_note"],
         )
 
     def page(
@@ -198,6 +200,17 @@ class RecordReader:
         )
         statement = scoped.select().order_by(records.c.version, records.c.date_added)
         return [self.record(conn, row) for row in conn.execute(statement)]
+
+    def by_pks(self, conn: Connection, pks: Sequence[int]) -> list[Record]:
+        out: list[Record] = []
+        unique = list(dict.fromkeys(pks))
+        for start in range(0, len(unique), IN_CHUNK):
+            chunk = unique[start : start + IN_CHUNK]
+            out.extend(
+                self.record(conn, row)
+                for row in conn.execute(select(records).where(records.c.pk.in_(chunk)))
+            )
+        return out
 
     @staticmethod
     def count(conn: Connection, query: RecordQuery) -> int:

@@ -99,11 +99,32 @@ records = Table(
     Column("release_state", String(16), nullable=False),
     # The object as received (key order and content kept), serialised once at ingest.
     Column("object", Text, nullable=False),
+    # Partner quarantine (R21): who others see as the disseminator once released, and why a
+    # submission was rejected.
+    Column("disseminator_org_id", Integer, ForeignKey("orgs.id")),
+    Column("release_note", Text),
     UniqueConstraint("stix_id", "version", "source_org_id"),
     Index("ix_records_type_latest_added", "stix_type", "is_latest", "date_added"),
     Index("ix_records_source_added", "source_org_id", "date_added"),
     Index("ix_records_handling_id", "handling_id"),
     Index("ix_records_retention_until", "retention_until"),
+    Index("ix_records_release_state", "release_state", "date_added"),
+)
+
+# Changes proposed by someone other than a record's source (R1): the source accepts or rejects.
+proposals = Table(
+    "proposals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("stix_id", String(300), nullable=False, index=True),
+    Column("source_org_id", Integer, ForeignKey("orgs.id"), nullable=False, index=True),
+    Column("proposer_org_id", Integer, ForeignKey("orgs.id"), nullable=False),
+    Column("proposer", String(300), nullable=False),
+    Column("object", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("note", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("decided_at", BigInteger),
 )
 
 # One row: the head of the write sequence. Writers lock it for the length of their transaction,

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from canal import __version__
 from canal.app import Services
 from canal.web import errors
-from canal.web.api import objects
+from canal.web.api import audit, me, objects, review
 from canal.web.responses import JsonResponse
 
 
@@ -30,4 +30,7 @@ def create_app(services: Services) -> FastAPI:
         return JsonResponse({"status": "ok"})
 
     app.include_router(objects.router)
+    app.include_router(review.router)
+    app.include_router(audit.router)
+    app.include_router(me.router)
     return app

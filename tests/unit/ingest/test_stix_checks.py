@@ -4,13 +4,13 @@ property and the problem."""
 from __future__ import annotations
 
 import pytest
-from factories import indicator, ipv4, malware
 
 from canal.ingest.errors import SubmissionError
 from canal.ingest.stix import ObjectRejected, check_object, read_submission, without_handling
 from canal.model.extension import CANAL_EXTENSION_ID
 from canal.model.handling import Tlp
 from canal.model.stix import TLP2_MARKING_IDS
+from factories import indicator, ipv4, malware
 
 
 def rejected(obj) -> str:

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from canal.app import Services
 from canal.errors import InvalidInput
+from canal.ingest.defaults import submission_defaults
 from canal.ingest.errors import SubmissionError
-from canal.model.extension import split_parties
-from canal.model.handling import Audience, HandlingDefaults, HandlingError, Pap, Purpose, Tlp
-from canal.model.org import Principal
 from canal.model.stix import format_micros, parse_timestamp, to_micros
-from canal.records.service import handling_json, present
+from canal.records.service import Seen, handling_json, present
 from canal.store.records import RecordQuery
-from canal.web.auth import current_principal, services_of
+from canal.web.auth import services_of
 from canal.web.cursor import CursorCodec, binding_of
+from canal.web.deps import CallerDep, PurposeDep
 from canal.web.responses import JsonResponse
 
 router = APIRouter(prefix="/api/v1", tags=["objects"])
 
-CallerDep = Annotated[Principal, Depends(current_principal)]
 
 SUBMIT_EXAMPLE = {
     "type": "bundle",
@@ -55,39 +53,6 @@ async def read_limited(request: Request, limit: int) -> bytes:
             raise SubmissionError("body", f"more than the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _defaults(
-    services: Services,
-    *,
-    tlp: str | None,
-    pap: str | None,
-    audience: str | None,
-    allow: str | None,
-    deny: str | None,
-    purpose: list[str],
-) -> HandlingDefaults:
-    org_ids = {org.name: org.id for org in services.accounts.list_orgs()}
-
-    def split(raw: str | None) -> list[str]:
-        return [p.strip() for p in (raw or "").split(",") if p.strip()]
-
-    try:
-        allow_c, allow_o = split_parties(split(allow), org_ids.__getitem__, "allow")
-        deny_c, deny_o = split_parties(split(deny), org_ids.__getitem__, "deny")
-        purposes = frozenset(Purpose.parse(p) for raw in purpose for p in split(raw))
-        return HandlingDefaults(
-            tlp=Tlp.parse(tlp) if tlp else None,
-            pap=Pap.parse(pap) if pap else None,
-            audience=Audience.parse(audience) if audience else None,
-            allow_countries=allow_c if allow else None,
-            allow_orgs=allow_o if allow else None,
-            deny_countries=deny_c if deny else None,
-            deny_orgs=deny_o if deny else None,
-            purposes=purposes or None,
-        )
-    except HandlingError as exc:
-        raise InvalidInput("handling parameters", str(exc)) from None
 
 
 @router.post(
@@ -131,15 +96,9 @@ async def submit(
         body = await read_limited(request, limit)
     except SubmissionError as exc:
         return JsonResponse({"error": {"code": "too-large", "message": str(exc)}}, status_code=413)
-    defaults = await run_in_threadpool(
-        _defaults,
-        services,
-        tlp=tlp,
-        pap=pap,
-        audience=audience,
-        allow=allow,
-        deny=deny,
-        purpose=purpose or [],
+    org_ids = {org.name: org.id for org in await run_in_threadpool(services.accounts.list_orgs)}
+    defaults = submission_defaults(
+        org_ids, tlp=tlp, pap=pap, audience=audience, allow=allow, deny=deny, purposes=purpose or []
     )
     report = await run_in_threadpool(
         lambda: services.ingest.ingest_bytes(
@@ -176,14 +135,15 @@ def _query(
     return RecordQuery(types=frozenset(types or ()), source_org_ids=sources, added_after=after)
 
 
-def _item(record: Any, org_names: dict[int, str]) -> dict[str, Any]:
+def _item(seen: Seen, org_names: dict[int, str]) -> dict[str, Any]:
+    record = seen.record
     return {
         "id": record.stix_id,
         "type": record.stix_type,
         "version": format_micros(record.version),
         "date_added": format_micros(record.date_added),
-        "handling": handling_json(record, org_names),
-        "object": present(record, org_names),
+        "handling": handling_json(seen, org_names),
+        "object": present(seen, org_names),
     }
 
 
@@ -203,15 +163,21 @@ def list_objects(
     added_after: Annotated[str | None, Query(description="STIX timestamp")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size")] = 100,
     next_: Annotated[str | None, Query(alias="next", description="Cursor from a page")] = None,
+    purpose: PurposeDep = None,
 ) -> JsonResponse:
     services = services_of(request)
     query = _query(services, types=type_, source=source, added_after=added_after)
     codec = CursorCodec(services.settings.secret_key)
-    binding = binding_of(caller.token_id, caller.org.id, sorted(type_ or []), source, added_after)
+    binding = binding_of(
+        caller.token_id, caller.org.id, sorted(type_ or []), source, added_after, purpose
+    )
     after = None if next_ is None else int(codec.decode(next_, binding=binding))
-    page = services.records.page(caller, query, limit=limit, after=after)
+    filters = {"type": sorted(type_ or []), "source": source, "added_after": added_after}
+    page = services.records.page(
+        caller, query, limit=limit, after=after, purpose=purpose, filters=filters
+    )
     org_names = services.records.org_names()
-    body: dict[str, Any] = {"items": [_item(r, org_names) for r in page.records]}
+    body: dict[str, Any] = {"items": [_item(seen, org_names) for seen in page.items]}
     if page.next_after is not None:
         body["next"] = codec.encode(position=page.next_after, binding=binding)
     return JsonResponse(body)
@@ -222,22 +188,24 @@ def list_objects(
     summary="One record with its handling and versions",
     responses={404: {"description": "No such object, or none the caller may see."}},
 )
-def get_object(request: Request, caller: CallerDep, stix_id: str) -> JsonResponse:
+def get_object(
+    request: Request, caller: CallerDep, stix_id: str, purpose: PurposeDep = None
+) -> JsonResponse:
     services = services_of(request)
-    versions = services.records.versions(caller, stix_id)
+    versions = services.records.versions(caller, stix_id, purpose=purpose)
     org_names = services.records.org_names()
-    latest = max(versions, key=lambda r: (r.version, r.date_added))
+    latest = max(versions, key=lambda seen: (seen.record.version, seen.record.date_added))
     return JsonResponse(
         {
             **_item(latest, org_names),
             "versions": [
                 {
-                    "version": format_micros(r.version),
-                    "date_added": format_micros(r.date_added),
-                    "source": org_names.get(r.handling.source_org_id),
-                    "revoked": r.revoked,
+                    "version": format_micros(seen.record.version),
+                    "date_added": format_micros(seen.record.date_added),
+                    "source": handling_json(seen, org_names)["source"],
+                    "revoked": seen.record.revoked,
                 }
-                for r in versions
+                for seen in versions
             ],
         }
     )

@@ -1,0 +1,1 @@
+"""Analysis: observables, links, clusters, lookups and ransomware analytics."""
