@@ -18,6 +18,7 @@ import orjson
 
 from canal.ingest.errors import SubmissionError
 from canal.ingest.pattern import pattern_error
+from canal.ingest.schema import schema_problem
 from canal.model.extension import CANAL_EXTENSION_ID
 from canal.model.handling import Tlp
 from canal.model.stix import (
@@ -200,6 +201,11 @@ def check_object(obj: Any) -> CheckedObject:
         problem = pattern_error(pattern)
         if problem is not None:
             raise ObjectRejected(f"pattern: {problem}")
+
+    # Whatever is accepted here must export as valid STIX (stix2-validator finds no error).
+    problem = schema_problem(obj)
+    if problem is not None:
+        raise ObjectRejected(problem)
 
     return CheckedObject(
         stix_id=stix_id,  # type: ignore[arg-type]  # matched by ID_RE above, so a str
