@@ -88,7 +88,7 @@ record_states = st.tuples(
 
 def principals(orgs: list[Org]):
     def for_org(org: Org):
-        roles = sorted(ROLES_BY_KIND[org.kind]) + [Role.AUDITOR]
+        roles = [*sorted(ROLES_BY_KIND[org.kind]), Role.AUDITOR]
         return st.builds(
             Principal,
             org=st.just(org),

@@ -188,8 +188,8 @@ def _title(text: str, given: str | None, name: str | None) -> str:
         return given[:250]
     for line in text.splitlines():
         if line.strip():
-            line = " ".join(line.split())
-            return line if len(line) <= 200 else line[:197] + "..."
+            words = " ".join(line.split())
+            return words if len(words) <= 200 else words[:197] + "..."
     return name or "Untitled report"
 
 
