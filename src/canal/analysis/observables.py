@@ -17,6 +17,8 @@ import base64
 import hashlib
 import ipaddress
 import re
+import socket
+import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -133,7 +135,7 @@ def refang(raw: str) -> str:
     Repeated until nothing changes ("[[.]]" gives "."), so that the result is fully refanged.
     """
     s = raw.strip()
-    if s[:1] in ("h", "H", "f", "F"):
+    if s[:1] in ("h", "H", "f", "F") and s[1:2] in ("x", "X", "*", "["):
         s = _DEFANGED_SCHEME.sub(_scheme_fang, s, count=1)
     while "[" in s or "(" in s or "{" in s or "\\" in s:
         # Every replacement is shorter than what it replaces: this ends.
@@ -146,8 +148,7 @@ def refang(raw: str) -> str:
 
 # --- hosts: domains, IP addresses --------------------------------------------------------------
 
-_LABEL_RE: Final = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
-_ASCII_HOST: Final = re.compile(rf"(?:{_LABEL_RE}\.)*{_LABEL_RE}")
+_HOST_CHARS: Final = re.compile(r"[a-z0-9_.-]+")
 _BAD_HOST_CHAR: Final = re.compile(r"[^a-z0-9_.-]")
 _OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4_RE: Final = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
@@ -203,7 +204,16 @@ def _host(kind: T, s: str, *, where: str = "", min_labels: int = 2) -> str:
         raise NormaliseError(kind, f"{where}empty after refanging")
     if len(s) > 253:
         raise NormaliseError(kind, f"{where}name longer than 253 characters")
-    if not _ASCII_HOST.fullmatch(s):
+    # Labels of 1 to 63 letters, digits, '_' and '-', not starting or ending with '-'.
+    if (
+        not _HOST_CHARS.fullmatch(s)
+        or ".." in s
+        or s[0] in ".-"
+        or s[-1] in ".-"
+        or ".-" in s
+        or "-." in s
+        or (len(s) > 63 and max(map(len, s.split("."))) > 63)
+    ):
         raise NormaliseError(kind, f"{where}{_host_problem(s)}")
     last_dot = s.rfind(".")
     if min_labels > 1 and last_dot < 0:
@@ -227,12 +237,35 @@ def _check_a_label(kind: T, label: str, where: str) -> None:
         raise NormaliseError(kind, f"{where}non-canonical IDNA label {label!r}")
 
 
+def _v6_packed_text(packed: bytes) -> str:
+    """RFC 5952 text of an IPv6 address: lower case, no leading zeros, the longest run of two or
+    more zero groups (the first of equals) as '::', IPv4-mapped addresses in mixed notation
+    (§5). Written out so that it does not depend on the Python version or the C library."""
+    groups = struct.unpack("!8H", packed)
+    if groups[5] == 0xFFFF and not any(groups[:5]):
+        return "::ffff:" + ".".join(map(str, packed[12:]))
+    best_start = best_length = 0
+    i = 0
+    while i < 8:
+        if groups[i]:
+            i += 1
+            continue
+        j = i + 1
+        while j < 8 and not groups[j]:
+            j += 1
+        if j - i > best_length:
+            best_start, best_length = i, j - i
+        i = j
+    hextets = [f"{g:x}" for g in groups]
+    if best_length < 2:
+        return ":".join(hextets)
+    head = ":".join(hextets[:best_start])
+    tail = ":".join(hextets[best_start + best_length :])
+    return f"{head}::{tail}"
+
+
 def _v6_text(address: ipaddress.IPv6Address) -> str:
-    # RFC 5952 §5: IPv4-mapped addresses in mixed notation, whatever the Python version prints.
-    mapped = address.ipv4_mapped
-    if mapped is not None:
-        return f"::ffff:{mapped}"
-    return address.compressed
+    return _v6_packed_text(address.packed)
 
 
 def _ipv4_text(kind: T, s: str, where: str = "") -> str:
@@ -253,9 +286,10 @@ def _ipv6_text(kind: T, s: str, where: str = "") -> str:
     if "/" in s:
         raise NormaliseError(kind, f"{where}a network, not an address (use cidr)")
     try:
-        return _v6_text(ipaddress.IPv6Address(s))
-    except ValueError:
+        packed = socket.inet_pton(socket.AF_INET6, s)
+    except (OSError, ValueError):
         raise NormaliseError(kind, f"{where}not an address") from None
+    return _v6_packed_text(packed)
 
 
 def _ipv4(raw: str) -> str:
@@ -908,7 +942,7 @@ def _asn(raw: str) -> str:
 
 # --- the entry points ------------------------------------------------------------------------
 
-_NORMALISERS: Final[dict[ObservableType, Callable[[str], str]]] = {
+_NORMALISERS: Final[dict[str, Callable[[str], str]]] = {
     T.IPV4: _ipv4,
     T.IPV6: _ipv6,
     T.CIDR: _cidr,
@@ -936,17 +970,17 @@ def normalise(kind: ObservableType | str, raw: str, *, region: str | None = None
 
     `region` (ISO 3166 alpha-2) is only used for phone numbers written without a country prefix.
     """
-    try:
-        kind = ObservableType(kind)
-    except ValueError:
-        raise NormaliseError(kind, "unknown observable type") from None
+    # A StrEnum hashes as its value: plain strings ("ipv4") find their normaliser too.
+    normaliser = _NORMALISERS.get(kind)
+    if normaliser is None and kind != "phone":
+        raise NormaliseError(kind, "unknown observable type")
     if not isinstance(raw, str):
         raise NormaliseError(kind, f"expected a string, got {type(raw).__name__}")
     if len(raw) > MAX_LENGTH:
         raise NormaliseError(kind, f"longer than {MAX_LENGTH} characters")
-    if kind is T.PHONE:
+    if normaliser is None:
         return _phone(raw, region)
-    return _NORMALISERS[kind](raw)
+    return normaliser(raw)
 
 
 def _normalises(kind: ObservableType, raw: str) -> bool:

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from canal.app import Services
 from canal.cli.common import TOKEN_OPTION, Progress, emit_json, message, principal, services
 from canal.errors import InvalidInput
+from canal.exchange.csv_export import CsvExporter
+from canal.exchange.misp_export import MispExporter
 from canal.ingest.defaults import parse_purpose, submission_defaults
 from canal.ingest.errors import SubmissionError
+from canal.ingest.formats import Format, Problem, detect_format, to_stix
+from canal.ingest.misp import MispConverter, is_feed_location, misp_feed_events
+from canal.ingest.service import IngestReport
+from canal.model.handling import HandlingDefaults
+from canal.model.org import Org, Principal
 from canal.model.stix import parse_timestamp, to_micros
 from canal.store.records import RecordQuery
 
@@ -19,10 +29,15 @@ from canal.store.records import RecordQuery
 class InFormat(StrEnum):
     AUTO = "auto"
     STIX = "stix"
+    MISP = "misp"
+    CSV = "csv"
+    TEXT = "text"
 
 
 class OutFormat(StrEnum):
     STIX = "stix"
+    MISP = "misp"
+    CSV = "csv"
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +46,9 @@ def register(app: typer.Typer) -> None:
 
 
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="Files to ingest; '-' reads stdin."),
+    paths: list[str] = typer.Argument(
+        ..., help="Files to ingest; '-' reads stdin; a directory or a URL is a MISP feed."
+    ),
     source: str = typer.Option(..., "--source", help="The org the data comes from."),
     fmt: InFormat = typer.Option(InFormat.AUTO, "--format", help="Input format."),
     tlp: str | None = typer.Option(None, "--tlp", help="clear|green|amber|amber+strict|red"),
@@ -42,56 +59,140 @@ def ingest(
     purpose: list[str] = typer.Option([], "--purpose", help="Permitted purpose (repeatable)."),
     token: str | None = TOKEN_OPTION,
 ) -> None:
-    """Ingest files of STIX 2.1; prints a JSON report per file, exits 1 if anything was rejected.
+    """Ingest STIX 2.1, MISP JSON (events or a feed), CSV lists of indicators or threat-report
+    text (plain, HTML, PDF); prints a JSON report per file, exits 1 if anything was rejected
+    or dropped in conversion.
 
-    Each file holds a bundle, a list of objects or one object. The handling flags are defaults
-    for objects that carry none of their own.
+    --format auto tells the formats apart by content and file name. The handling flags are
+    defaults for objects that carry none of their own (MISP tags and distribution are their
+    own).
     """
     svc = services()
     who = principal(token)
     org = svc.accounts.org(source)
-    org_ids = {o.name: o.id for o in svc.accounts.list_orgs()}
+    orgs = svc.accounts.list_orgs()
+    org_ids = {o.name: o.id for o in orgs}
     defaults = submission_defaults(
         org_ids, tlp=tlp, pap=pap, audience=audience, allow=allow, deny=deny, purposes=purpose
     )
-    del fmt  # only STIX is read for now; auto detects it
+    run = _IngestRun(svc, who, org, defaults, {o.name: o.kind for o in orgs})
     any_rejected = False
-    for path in paths:
-        where = "stdin" if str(path) == "-" else str(path)
+    for raw in paths:
+        where = "stdin" if raw == "-" else raw
+        problems: list[Problem] = []
         try:
-            data = _read(path, svc.settings.max_submission_bytes)
-            with Progress(f"ingesting {where}") as progress:
-                report = svc.ingest.ingest_bytes(
-                    data,
-                    principal=who,
-                    source=org,
-                    defaults=defaults,
-                    where=where,
-                    progress=progress,
-                )
+            if raw != "-" and is_feed_location(raw):
+                chosen = _feed_format(fmt, where)
+                report = run.feed(raw, problems)
+            else:
+                data = _read(Path(raw), svc.settings.max_submission_bytes)
+                name = None if raw == "-" else Path(raw).name
+                chosen = detect_format(data, name) if fmt is InFormat.AUTO else Format(fmt.value)
+                report = run.file(data, chosen, where, name, problems)
         except SubmissionError as exc:
             any_rejected = True
-            emit_json({"path": where, "error": str(exc)})
+            emit_json(
+                {"path": where, "error": str(exc), "problems": [p.to_json() for p in problems]}
+            )
             message(f"{where}: rejected: {exc.reason}")
             continue
         rejected = report.rejected
-        any_rejected = any_rejected or bool(rejected)
+        dropped = [p for p in problems if p.dropped]
+        any_rejected = any_rejected or bool(rejected) or bool(dropped)
         emit_json(
             {
                 "path": where,
+                "format": chosen.value,
                 "submission": report.submission_id,
                 **report.summary(),
                 "rejections": [r.to_json() for r in rejected],
+                "problems": [p.to_json() for p in problems],
             }
         )
         counts = ", ".join(f"{n} {status}" for status, n in report.summary().items() if n)
-        message(f"{where}: {counts or 'nothing to ingest'}")
+        message(f"{where} ({chosen.value}): {counts or 'nothing to ingest'}")
+        if problems:
+            message(
+                f"  conversion: {len(dropped)} item(s) dropped, "
+                f"{len(problems) - len(dropped)} warning(s)"
+            )
+        for p in problems[:20]:
+            message(f"  {'dropped' if p.dropped else 'warning'}: {p.where}: {p.message}")
+        if len(problems) > 20:
+            message(f"  ... and {len(problems) - 20} more problems in the JSON report")
         for r in rejected[:20]:
             message(f"  object {r.index} ({r.stix_id or 'no id'}): {r.reason}")
         if len(rejected) > 20:
             message(f"  ... and {len(rejected) - 20} more rejections in the JSON report")
     if any_rejected:
         raise typer.Exit(1)
+
+
+def _feed_format(fmt: InFormat, where: str) -> Format:
+    if fmt not in {InFormat.AUTO, InFormat.MISP}:
+        raise SubmissionError(where, "a directory or a URL is read as a MISP feed (--format misp)")
+    return Format.MISP
+
+
+class _IngestRun:
+    """What every file of one `canal ingest` shares."""
+
+    def __init__(
+        self,
+        svc: Services,
+        who: Principal,
+        org: Org,
+        defaults: HandlingDefaults,
+        orgs: dict[str, Any],
+    ) -> None:
+        self.svc = svc
+        self.who = who
+        self.org = org
+        self.defaults = defaults
+        self.orgs = orgs
+
+    def _ingest(self, objects: Any, where: str) -> IngestReport:
+        with Progress(f"ingesting {where}") as progress:
+            return self.svc.ingest.ingest_objects(
+                objects,
+                principal=self.who,
+                source=self.org,
+                defaults=self.defaults,
+                progress=progress,
+            )
+
+    def file(
+        self, data: bytes, fmt: Format, where: str, name: str | None, problems: list[Problem]
+    ) -> IngestReport:
+        if fmt is Format.STIX:
+            with Progress(f"ingesting {where}") as progress:
+                return self.svc.ingest.ingest_bytes(
+                    data,
+                    principal=self.who,
+                    source=self.org,
+                    defaults=self.defaults,
+                    where=where,
+                    progress=progress,
+                )
+        conversion = to_stix(data, fmt, name=name or where, source=self.org.name, orgs=self.orgs)
+        problems.extend(conversion.problems)
+        return self._ingest(conversion.objects, where)
+
+    def feed(self, location: str, problems: list[Problem]) -> IngestReport:
+        """A MISP feed, converted and ingested an event at a time (memory stays flat)."""
+        converter = MispConverter(orgs=self.orgs)
+        limit = self.svc.settings.max_submission_bytes
+
+        def objects() -> Iterator[dict[str, Any]]:
+            for item in misp_feed_events(location, limit=limit):
+                if isinstance(item, Problem):
+                    problems.append(item)
+                    continue
+                converted = converter.convert_event(item[1], where=item[0])
+                problems.extend(converted.problems)
+                yield from converted.objects
+
+        return self._ingest(objects(), location)
 
 
 def _read(path: Path, limit: int) -> bytes:
@@ -133,8 +234,8 @@ def export(
     ),
     token: str | None = TOKEN_OPTION,
 ) -> None:
-    """Export what the caller may see as a STIX 2.1 bundle, streamed."""
-    del fmt  # STIX is the only output format so far
+    """Export what the caller may see, streamed: a STIX 2.1 bundle, MISP events
+    ({"response": [{"Event": ...}]}) or CSV (type,value,id,source,tlp,date_added)."""
     svc = services()
     who = principal(token)
     after = None
@@ -149,11 +250,18 @@ def export(
         added_after=after,
         latest_only=not all_versions,
     )
-    chunks = svc.exporter.bundle_chunks(who, query, purpose=parse_purpose(purpose))
+    chosen = parse_purpose(purpose)
+    if fmt is OutFormat.MISP:
+        chunks = MispExporter(records=svc.records).chunks(who, query, purpose=chosen)
+    elif fmt is OutFormat.CSV:
+        chunks = CsvExporter(records=svc.records).chunks(who, query, purpose=chosen)
+    else:
+        chunks = svc.exporter.bundle_chunks(who, query, purpose=chosen)
     if output is None:
         for chunk in chunks:
             sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.write(b"\n")
+        if fmt is not OutFormat.CSV:
+            sys.stdout.buffer.write(b"\n")
         sys.stdout.buffer.flush()
         return
     tmp = output.with_name(output.name + ".part")

@@ -162,34 +162,32 @@ class MispExporter:
         log_batch: int = 5000,
     ) -> Iterator[bytes]:
         """The events as a stream of byte chunks; what went out is logged in batches."""
-        org_names = self.records.org_names()
-        log = _ExportLog(self.records, principal, purpose, log_batch)
-        grouped = _IdSet()
+        run = _Run(
+            principal=principal,
+            query=query,
+            purpose=purpose,
+            org_names=self.records.org_names(),
+            grouped=_IdSet(),
+            log=_ExportLog(self.records, principal, purpose, log_batch),
+        )
         first = True
         yield b'{"response":['
         try:
-            for event in self._grouped(principal, query, purpose, org_names, grouped, log):
+            for event in self._grouped(run):
                 yield (b"" if first else b",") + orjson.dumps({"Event": event})
                 first = False
-            for event in self._loose(principal, query, purpose, org_names, grouped, log):
+            for event in self._loose(run):
                 yield (b"" if first else b",") + orjson.dumps({"Event": event})
                 first = False
         finally:
-            grouped.close()
-        log.flush()
+            run.grouped.close()
+        run.log.flush()
         yield b"]}"
 
     # -- events of reports and groupings -------------------------------------------------------
 
-    def _grouped(
-        self,
-        principal: Principal,
-        query: RecordQuery,
-        purpose: Purpose | None,
-        org_names: dict[int, str],
-        grouped: _IdSet,
-        log: _ExportLog,
-    ) -> Iterator[dict[str, Any]]:
+    def _grouped(self, run: _Run) -> Iterator[dict[str, Any]]:
+        principal, query, purpose, org_names = run.principal, run.query, run.purpose, run.org_names
         containers = RecordQuery(
             types=CONTAINER_TYPES,
             source_org_ids=query.source_org_ids,
@@ -212,31 +210,24 @@ class MispExporter:
                 or (query.added_after is not None and container.date_added <= query.added_after)
             ):
                 continue
-            grouped.add([container.stix_id, *members])
+            run.grouped.add([container.stix_id, *members])
             builder = EventBuilder(org_names, source_name(seen, org_names), container=container)
             event = builder.build(list(members.values()))
-            log.add([container.stix_id, *members])
+            run.log.add([container.stix_id, *members])
             yield event
 
     # -- loose records --------------------------------------------------------------------------
 
-    def _loose(
-        self,
-        principal: Principal,
-        query: RecordQuery,
-        purpose: Purpose | None,
-        org_names: dict[int, str],
-        grouped: _IdSet,
-        log: _ExportLog,
-    ) -> Iterator[dict[str, Any]]:
+    def _loose(self, run: _Run) -> Iterator[dict[str, Any]]:
+        org_names, log = run.org_names, run.log
         not_containers = records_table.c.stix_type.notin_(sorted(CONTAINER_TYPES))
-        loose_query = replace(query, extra=(*query.extra, not_containers))
+        loose_query = replace(run.query, extra=(*run.query.extra, not_containers))
         open_events: dict[str, _Loose] = {}
         parts: dict[tuple[str, int], int] = {}
         page: list[Seen] = []
 
         def place(batch: list[Seen]) -> Iterator[dict[str, Any]]:
-            taken = grouped.present([s.record.stix_id for s in batch])
+            taken = run.grouped.present([s.record.stix_id for s in batch])
             for seen in batch:
                 record = seen.record
                 if record.stix_id in taken:
@@ -257,7 +248,7 @@ class MispExporter:
                     del open_events[source]
                     yield self._loose_event(current, org_names, log)
 
-        for seen in self.records.iterate(principal, loose_query, purpose=purpose):
+        for seen in self.records.iterate(run.principal, loose_query, purpose=run.purpose):
             page.append(seen)
             if len(page) >= _ID_CHUNK:
                 yield from place(page)
@@ -275,6 +266,18 @@ class MispExporter:
     def _loose_event(loose: _Loose, org_names: dict[int, str], log: _ExportLog) -> dict[str, Any]:
         log.add([r.stix_id for r in loose.members])
         return EventBuilder(org_names, loose.source, loose=loose).build(loose.members)
+
+
+@dataclass
+class _Run:
+    """What one export run carries from start to end."""
+
+    principal: Principal
+    query: RecordQuery
+    purpose: Purpose | None
+    org_names: dict[int, str]
+    grouped: _IdSet
+    log: _ExportLog
 
 
 class _ExportLog:
@@ -359,7 +362,11 @@ class EventBuilder:
         target["distribution"] = str(number)
         target["sharing_group_id"] = "0"
         if number == 4:
-            target["SharingGroup"] = sharing_group(h, self.org_names)
+            group = sharing_group(h, self.org_names)
+            # A local id means nothing to the receiver (it resolves the group by uuid), but
+            # MISP and PyMISP want one; the same group gets the same one within the document.
+            target["sharing_group_id"] = str(int(group["uuid"].replace("-", "")[:6], 16) + 1)
+            target["SharingGroup"] = group
 
     # -- members -----------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ from rfc3986_validator import validate_rfc3986
 
 from canal.ingest.errors import SubmissionError
 from canal.ingest.formats import Conversion, Problem
+from canal.ingest.pattern import pattern_error
 from canal.model.extension import CANAL_EXTENSION_ID
 from canal.model.handling import (
     ADMIRALTY_TO_CREDIBILITY,
@@ -845,6 +846,8 @@ _HASH_FORMS = {
     "SSDEEP": re.compile(r"^[a-zA-Z0-9/+:.]{1,128}$"),
     "TLSH": re.compile(r"^[a-zA-Z0-9]{70}$"),
 }
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_CPE = re.compile(r"^cpe:2\.3:[aho*\-](:(?:[^:\\]|\\.)+){10}$")
 _CVE = re.compile(r"^CVE-\d{4}-(0\d{3}|[1-9]\d{3,})$")
 _CAPEC = re.compile(r"^CAPEC-\d+$")
 _MIME = re.compile(
@@ -962,6 +965,22 @@ def _type_problem(obj: dict[str, Any]) -> str | None:
         payload = obj.get("payload_bin")
         if payload is not None and not (isinstance(payload, str) and _BASE64.match(payload)):
             return "payload_bin: not base64"
+    if stix_type == "software":
+        for language in _list(obj.get("languages")):
+            if not (isinstance(language, str) and _LANGUAGE.match(language)):
+                return f"languages: {language!r} is not an RFC 5646 code"
+        cpe = obj.get("cpe")
+        if cpe is not None and not (isinstance(cpe, str) and _CPE.match(cpe)):
+            return f"cpe: {cpe!r} is not a CPE 2.3 name"
+    http = (obj.get("extensions") or {}).get("http-request-ext")
+    if isinstance(http, dict) and any(
+        not isinstance(v, list) for v in (http.get("request_header") or {}).values()
+    ):
+        return "extensions.http-request-ext.request_header: values must be lists"
+    if stix_type == "indicator" and obj.get("pattern_type") == "stix":
+        problem = pattern_error(str(obj.get("pattern")))
+        if problem is not None:
+            return f"pattern: {problem}"
     if stix_type == "relationship":
         kind = obj.get("relationship_type")
         if not (isinstance(kind, str) and _RELATIONSHIP_TYPE.match(kind)):
@@ -1118,13 +1137,19 @@ def misp_stix_convert(
     """misp-stix's STIX 2.1 objects for the given attributes and objects, in an event with the
     given header, and its messages. Raises whatever misp-stix raises."""
     wrapper = {"Event": {**event, "Attribute": attributes, "Object": objects}}
-    parser = _misp_stix()()
     with warnings.catch_warnings():
+        # misp-stix and its imports (stix, cybox, mixbox) warn about deprecated APIs.
         warnings.simplefilter("ignore")
+        parser = _misp_stix()()
         parser.parse_misp_event(wrapper)
         bundle = parser.bundle
-    messages = [str(m) for found in parser.errors.values() for m in found]
-    messages += [str(m) for found in parser.warnings.values() for m in found]
+    # One line each: misp-stix puts whole tracebacks in some of its messages.
+    messages = [
+        str(m).strip().splitlines()[0][:300]
+        for found in (*parser.errors.values(), *parser.warnings.values())
+        for m in found
+        if str(m).strip()
+    ]
     objects_out: list[dict[str, Any]] = orjson.loads(bundle.serialize())["objects"]
     return objects_out, messages
 
@@ -1406,7 +1431,8 @@ class MispConverter:
             "published": published,
             "publish_timestamp": publish,
         }
-        for key in ("threat_level_id", "analysis", "distribution"):
+        # Distribution is not kept: it is in the handling, and the export derives it from there.
+        for key in ("threat_level_id", "analysis"):
             number = _int(raw.get(key))
             if number is not None:
                 payload[key] = number
@@ -1652,8 +1678,6 @@ class MispConverter:
                 payload[key] = found
         first_seen = _seen_millis(payload.get("first_seen"))
         last_seen = _seen_millis(payload.get("last_seen"))
-        if distribution is not None and distribution not in _INHERITING:
-            payload["distribution"] = _int(distribution)
         if raw.get("disable_correlation") is True:
             payload["disable_correlation"] = True
         return _Item(
@@ -1878,6 +1902,8 @@ class MispConverter:
                 Problem(where, f"misp-stix: {detail}; kept as a custom object", dropped=False)
             )
             return None
+        for obj in kept:
+            _repair(obj)
         kept = deterministic_sco_ids(kept)
         first = _stamp(valid_from if valid_from is not None else created)
         out: list[dict[str, Any]] = []
@@ -2270,9 +2296,6 @@ class MispConverter:
             value = raw.get(key)
             if value not in (None, ""):
                 payload[key] = value
-        number = _int(raw.get("distribution"))
-        if number is not None:
-            payload["distribution"] = number
         if deleted:
             payload["deleted"] = True
         payload["attributes"] = [self._object_attribute_payload(i) for i in items]
@@ -2467,10 +2490,20 @@ class MispConverter:
         note["object_refs"] = [container_id]
         if deleted:
             note["revoked"] = True
-        note["x_misp_event_report"] = {
-            k: raw[k] for k in ("uuid", "name", "timestamp", "distribution") if k in raw
-        }
+        note["x_misp_event_report"] = {k: raw[k] for k in ("uuid", "name") if k in raw}
         self._emit(ev, [_apply(note, stamp_for(ev.tags, dist))])
+
+
+def _repair(obj: dict[str, Any]) -> None:
+    """What misp-stix writes that STIX 2.1 does not allow and canal can set right."""
+    if obj.get("type") == "windows-registry-key" and isinstance(obj.get("key"), str):
+        obj["key"] = registry_key(obj["key"])  # MISP allows HKLM\...; STIX spells it out
+    http = (obj.get("extensions") or {}).get("http-request-ext")
+    if isinstance(http, dict) and isinstance(http.get("request_header"), dict):
+        # STIX 2.1 header values are lists of strings; misp-stix writes STIX 2.0's strings.
+        http["request_header"] = {
+            k: v if isinstance(v, list) else [v] for k, v in http["request_header"].items()
+        }
 
 
 def _data_ok(data: Any) -> bool:

@@ -545,13 +545,13 @@ def _charset(value: Any) -> str | None:
     return None
 
 
-# CPE 2.3 formatted string (software.json's pattern, anchored at both ends).
-_CPE_CHAR: Final = r"(?:[a-zA-Z0-9\-._]|\\[\\*?!\"#$%&'()+,/:;<=>@\[\]^`{|}~])"
-_CPE_VALUE: Final = rf"(?:(?:\?*|\*?){_CPE_CHAR}+(?:\?*|\*?)|[*\-])"
+# CPE 2.3 formatted strings both software.json's pattern and the cpe package (which the
+# validator calls) accept: no wildcards inside values and no escaped backslash, which the
+# package misreads before a colon.
+_CPE_VALUE: Final = r"(?:[*\-]|(?:[A-Za-z0-9._\-]|\\[*?!\"#$%&'()+,/:;<=>@\[\]^`{|}~])+)"
+_CPE_LANGUAGE: Final = r"(?:[*\-]|[a-z]{2,3}(?:-(?:[a-z]{2}|[0-9]{3}))?)"
 _CPE_RE: Final = re.compile(
-    rf"cpe:2\.3:[aho*\-](?::{_CPE_VALUE}){{5}}"
-    r"(?::(?:[a-zA-Z]{2,3}(?:-(?:[a-zA-Z]{2}|[0-9]{3}))?|[*\-]))"
-    rf"(?::{_CPE_VALUE}){{4}}\Z"
+    rf"cpe:2\.3:[aho*\-](?::{_CPE_VALUE}){{5}}:{_CPE_LANGUAGE}(?::{_CPE_VALUE}){{4}}\Z"
 )
 
 

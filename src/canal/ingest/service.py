@@ -294,6 +294,12 @@ class IngestService:
         # Versions held by other sources count only where this source may see them: for
         # anyone else, an object they cannot see must behave as if it did not exist.
         foreign = [v.pk for found in held.values() for v in found if v.source_org_id != source.id]
+        held_elsewhere = {
+            (v.stix_id, v.version)
+            for found in held.values()
+            for v in found
+            if v.source_org_id != source.id
+        }
         if foreign:
             visible = self._visible_pks(unit.conn, self._viewer(principal, source), foreign)
             held = {
@@ -365,6 +371,7 @@ class IngestService:
                     "object": c.text,
                     "disseminator_org_id": None,
                     "release_note": None,
+                    "has_twin": (c.stix_id, version) in held_elsewhere,
                 }
             )
             versions.append(

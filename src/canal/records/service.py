@@ -84,7 +84,11 @@ class RecordService:
         ]
         if earlier_visible is not None:
             conditions.append(earlier_visible)
-        not_a_copy = ~exists(select(earlier.c.pk).where(and_(*conditions)))
+        # Only rows written while another source held the same (id, version) can be hidden
+        # copies; the check costs nothing for the others.
+        not_a_copy = ~and_(
+            records.c.has_twin, exists(select(earlier.c.pk).where(and_(*conditions)))
+        )
         return replace(query, visible=visible, extra=(*query.extra, not_a_copy))
 
     def _seen(

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -103,6 +104,9 @@ records = Table(
     # submission was rejected.
     Column("disseminator_org_id", Integer, ForeignKey("orgs.id")),
     Column("release_note", Text),
+    # Another source already held this (id, version) when this row was written. Readers show
+    # each (id, version) once; only rows with a twin pay for the check.
+    Column("has_twin", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("stix_id", "version", "source_org_id"),
     Index("ix_records_type_latest_added", "stix_type", "is_latest", "date_added"),
     Index("ix_records_source_added", "source_org_id", "date_added"),

@@ -1,11 +1,12 @@
-"""policy: quarantine and proposals
+"""policy: quarantine, proposals, twins
 
 Revision ID: 0002
 Revises: 0001
 """
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 revision = "0002"
 down_revision = "0001"
@@ -44,6 +45,9 @@ def upgrade() -> None:
     with op.batch_alter_table("records", schema=None) as batch_op:
         batch_op.add_column(sa.Column("disseminator_org_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("release_note", sa.Text(), nullable=True))
+        batch_op.add_column(
+            sa.Column("has_twin", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
         batch_op.create_index(
             "ix_records_release_state", ["release_state", "date_added"], unique=False
         )
@@ -64,6 +68,7 @@ def downgrade() -> None:
             batch_op.f("fk_records_disseminator_org_id_orgs"), type_="foreignkey"
         )
         batch_op.drop_index("ix_records_release_state")
+        batch_op.drop_column("has_twin")
         batch_op.drop_column("release_note")
         batch_op.drop_column("disseminator_org_id")
 
