@@ -151,7 +151,7 @@ def test_date_added_is_unique_and_strictly_increasing(services):
 
 def test_object_text_is_kept_as_received(services):
     org = add_org(services)
-    obj = indicator(x_acme_score=97, extensions={"x-acme-ext": {"k": [1, 2]}})
+    obj = indicator(x_acme_score=97, extensions={"x-acme-ext": {"kinds": [1, 2]}})
     obj = {"z_first": 1, **obj}  # unusual key order survives
     services.ingest.ingest_objects([obj], principal=LOCAL_ADMIN, source=org)
     stored = record_versions(services, obj["id"])[0].object

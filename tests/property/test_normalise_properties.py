@@ -410,7 +410,8 @@ def stripped_notations(draw):
 @st.composite
 def ssdeep_notations(draw):
     chars = "ABCabc019+/"
-    value = f"{draw(st.integers(3, 100000))}:{draw(st.text(chars, max_size=20))}:{draw(st.text(chars, max_size=10))}"
+    block_size = draw(st.integers(3, 100000))
+    value = f"{block_size}:{draw(st.text(chars, max_size=20))}:{draw(st.text(chars, max_size=10))}"
     return value, draw(padded(value))
 
 

@@ -10,6 +10,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "canal"
 
 LAYER = {
     "model": 1,
+    "analysis": 4,
     "errors": 0,
     "clock": 0,
     "config": 0,

@@ -677,7 +677,8 @@ _CASHADDR_PREFIX_VALUES: Final = [ord(c) & 0x1F for c in _CASHADDR_PREFIX] + [0]
 
 def _cashaddr_encode(kind_bits: int, hash160: bytes) -> str:
     payload = _convert_bits([kind_bits << 3, *hash160], 8, 5, pad=True)
-    assert payload is not None  # noqa: S101 - padding never fails
+    if payload is None:  # padding never fails; this keeps the type checker informed
+        raise NormaliseError(T.WALLET, "cannot encode a cashaddr")
     checksum = _cashaddr_polymod([*_CASHADDR_PREFIX_VALUES, *payload, 0, 0, 0, 0, 0, 0, 0, 0])
     digits = [*payload, *((checksum >> 5 * (7 - i)) & 0x1F for i in range(8))]
     return "".join(_BECH32_CHARSET[d] for d in digits)
@@ -1372,8 +1373,9 @@ _MISP_COMPOSITE: Final[dict[str, tuple[str | None, str | None]]] = {
 def _misp_candidates(misp_type: str, value: str) -> list[Candidate]:
     composite = _MISP_COMPOSITE.get(misp_type)
     if composite is not None:
+        # Registry data may hold '|'; hashes, ports and addresses never do.
         left, bar, right = (
-            value.rpartition("|") if misp_type.endswith("|port") else value.partition("|")
+            value.partition("|") if misp_type == "regkey|value" else value.rpartition("|")
         )
         if not bar:
             left, right = value, ""

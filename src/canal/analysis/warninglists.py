@@ -27,7 +27,7 @@ import gc
 import ipaddress
 import socket
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -116,6 +116,7 @@ class _Index:
     __slots__ = (
         "by_prefix_v4",
         "by_prefix_v6",
+        "dispatch",
         "exact",
         "names",
         "starts_v4",
@@ -139,6 +140,14 @@ class _Index:
         # Prefix length -> {network start: list}, longest prefix first.
         self.by_prefix_v4: list[tuple[int, dict[int, int]]] = []
         self.by_prefix_v6: list[tuple[int, dict[int, int]]] = []
+        self.dispatch: dict[ObservableType, Callable[[str, ObservableType], str | None]] = {
+            T.IPV4: self.address,
+            T.IPV6: self.address,
+            T.CIDR: self.network,
+            T.DOMAIN: self.host,
+            T.URL: self.url,
+            T.EMAIL: self.email,
+        }
 
     def first(self, found: tuple[int, ...] | None, kind: ObservableType) -> str | None:
         if found is not None:
@@ -183,10 +192,7 @@ class _Index:
             return None
         return self.names[values[i]]
 
-    def network(self, text: str) -> str | None:
-        hit = self.first(self.exact.get(text), T.CIDR)
-        if hit is not None:
-            return hit
+    def containing_network(self, text: str) -> str | None:
         try:
             net = ipaddress.ip_network(text)
         except ValueError:
@@ -203,26 +209,28 @@ class _Index:
                 return self.names[label]
         return None
 
-    def lookup(self, observable: Observable) -> str | None:
-        kind, value = observable.type, observable.value
-        if kind is T.IPV4 or kind is T.IPV6:
-            return self.address(value, kind)
-        if kind is T.CIDR:
-            return self.network(value)
-        if kind is T.DOMAIN:
-            return self.host(value, kind)
-        if kind is T.URL:
-            hit = self.first(self.exact.get(value), kind)
+    def network(self, text: str, kind: ObservableType) -> str | None:
+        hit = self.first(self.exact.get(text), kind)
+        return hit if hit is not None else self.containing_network(text)
+
+    def url(self, value: str, kind: ObservableType) -> str | None:
+        hit = self.first(self.exact.get(value), kind)
+        if hit is None:
             host = _url_host(value)
-            if hit is None and host:
+            if host:
                 hit = self.host(host, kind)
-            return hit
-        if kind is T.EMAIL:
-            hit = self.first(self.exact.get(value), kind)
-            if hit is None:
-                hit = self.host(value.rpartition("@")[2], kind)
-            return hit
+        return hit
+
+    def email(self, value: str, kind: ObservableType) -> str | None:
+        hit = self.first(self.exact.get(value), kind)
+        return hit if hit is not None else self.host(value.rpartition("@")[2], kind)
+
+    def other(self, value: str, kind: ObservableType) -> str | None:
         return self.first(self.exact.get(value), kind)
+
+    def lookup(self, observable: Observable) -> str | None:
+        kind = observable.type
+        return self.dispatch.get(kind, self.other)(observable.value, kind)
 
 
 def _url_host(url: str) -> str:
