@@ -24,19 +24,23 @@ def _config() -> Config:
 
 
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    """The newest revision(s); several independent branches read as "a+b"."""
+    heads = ScriptDirectory.from_config(_config()).get_heads()
+    return "+".join(sorted(heads)) or None
 
 
 def current_revision(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
+    heads = MigrationContext.configure(conn).get_current_heads()
+    return "+".join(sorted(heads)) or None
 
 
 def upgrade(database: Database) -> str | None:
-    """Bring the schema to the newest revision; returns the revision reached."""
+    """Bring the schema to the newest revision(s); returns the revision reached. Migrations of
+    independent features may branch from the same parent; every branch is applied."""
     config = _config()
     with database.write() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
         _seed_sequencer(conn)
         return current_revision(conn)
 
