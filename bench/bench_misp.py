@@ -172,7 +172,9 @@ def misp_stix_sample(directory: Path, sample: int) -> tuple[float, int]:
     return time.perf_counter() - start, attributes
 
 
-def canal_import(directory: Path, workdir: Path) -> tuple[float, dict[str, int], int]:
+def canal_import(directory: Path, workdir: Path) -> tuple[float, float, dict[str, int], int]:
+    """(seconds end to end, seconds of it spent reading and converting, ingest counts,
+    conversion problems)."""
     services = build_services(
         load_settings(environ={}, database_url=f"sqlite:///{workdir}/canal.db")
     )
@@ -182,14 +184,22 @@ def canal_import(directory: Path, workdir: Path) -> tuple[float, dict[str, int],
     )
     converter = MispConverter(orgs={org.name: org.kind})
     problems = 0
+    converting = 0.0
 
     def objects() -> Any:
-        nonlocal problems
-        for item in misp_feed_events(directory):
+        nonlocal problems, converting
+        events = misp_feed_events(directory)
+        while True:
+            started = time.perf_counter()
+            item = next(events, None)
+            if item is None:
+                converting += time.perf_counter() - started
+                return
             if not isinstance(item, tuple):
                 problems += 1
                 continue
             converted = converter.convert_event(item[1], where=item[0])
+            converting += time.perf_counter() - started
             problems += len(converted.problems)
             yield from converted.objects
 
@@ -197,7 +207,7 @@ def canal_import(directory: Path, workdir: Path) -> tuple[float, dict[str, int],
     report = services.ingest.ingest_objects(objects(), principal=LOCAL_ADMIN, source=org)
     elapsed = time.perf_counter() - start
     services.close()
-    return elapsed, report.summary(), problems
+    return elapsed, converting, report.summary(), problems
 
 
 def main() -> None:
@@ -218,20 +228,30 @@ def main() -> None:
         )
         loads_s = loads_only(feed)
         convert_s, objects = convert_only(feed)
-        canal_s, counts, problems = canal_import(feed, Path(tmp))
+        canal_s, converting_s, counts, problems = canal_import(feed, Path(tmp))
+        ingested = sum(counts.values())
         rates = {
             "orjson.loads of the feed (floor)": total / loads_s,
             "canal conversion alone": total / convert_s,
             "canal import end to end (SQLite)": total / canal_s,
+            "  of which the ingest stage": total / (canal_s - converting_s),
         }
         if args.misp_stix_sample:
             sample_s, sample_n = misp_stix_sample(feed, args.misp_stix_sample)
             rates[f"misp-stix conversion ({args.misp_stix_sample} events)"] = sample_n / sample_s
     for label, rate in rates.items():
         print(f"{label:<40} {rate:>10,.0f} attributes/s")
-    print(f"STIX objects per attribute: {objects / total:.2f}; ingest {counts}; problems {problems}")
+    print(
+        f"STIX objects per attribute: {objects / total:.2f}; ingest {counts}; problems {problems}"
+    )
+    print(
+        f"ingest stage: {ingested / (canal_s - converting_s):,.0f} objects/s; "
+        f"conversion {converting_s / canal_s:.0%} of the end-to-end time"
+    )
     end_to_end = rates["canal import end to end (SQLite)"]
-    print(f"target >= 10,000 attributes/s end to end: {'met' if end_to_end >= 10_000 else 'NOT met'}")
+    print(
+        f"target >= 10,000 attributes/s end to end: {'met' if end_to_end >= 10_000 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,14 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from canal.accounts.service import AccountService
+from canal.analysis.alerts import IndexHook
+from canal.analysis.clusters import ClusterService
+from canal.analysis.correlate import Correlator
+from canal.analysis.index import ObservableIndex
+from canal.analysis.lookup import LookupLimits, LookupService
+from canal.analysis.warninglists import Warninglists
+from canal.assist.package import PackageService
+from canal.assist.service import AssistService
 from canal.audit.service import AuditService
 from canal.clock import Clock, SystemClock
 from canal.config import Settings
+from canal.exchange.pull import PullService
 from canal.exchange.stix_export import StixExporter
+from canal.exchange.taxii import TaxiiService
 from canal.ingest.service import IngestService
 from canal.policy import Policy
 from canal.records.review import ReviewService
+from canal.records.search import SearchService
 from canal.records.service import RecordService
+from canal.records.update import HandlingUpdateService
 from canal.store.database import Database
 from canal.store.handlings import HandlingStore
 
@@ -29,6 +41,16 @@ class Services:
     exporter: StixExporter
     audit: AuditService
     review: ReviewService
+    assist: AssistService
+    packages: PackageService
+    taxii: TaxiiService
+    search: SearchService
+    handling_updates: HandlingUpdateService
+    pulls: PullService
+    index: ObservableIndex
+    correlator: Correlator
+    clusters: ClusterService
+    lookups: LookupService
 
     def close(self) -> None:
         self.database.dispose()
@@ -40,6 +62,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
     handlings = HandlingStore()
     policy = Policy()
     records = RecordService(database=database, handlings=handlings, policy=policy, clock=clock)
+    index = ObservableIndex(warninglists=Warninglists(), hub_threshold=settings.hub_threshold)
     ingest = IngestService(
         database=database,
         clock=clock,
@@ -47,6 +70,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         policy=policy,
         retention_years=settings.retention_years,
         chunk_size=settings.ingest_chunk,
+        after_write=IndexHook(index=index, policy=policy, reader=records.reader),
+    )
+    assist = AssistService(
+        database=database, clock=clock, settings=settings, records=records, policy=policy
     )
     return Services(
         settings=settings,
@@ -64,5 +91,36 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
             handlings=handlings,
             records=records,
             ingest=ingest,
+        ),
+        assist=assist,
+        packages=PackageService(database=database, clock=clock, records=records, assist=assist),
+        taxii=TaxiiService(
+            database=database,
+            clock=clock,
+            policy=policy,
+            records=records,
+            ingest=ingest,
+            status_days=settings.taxii_status_days,
+        ),
+        search=SearchService(database=database, records=records),
+        handling_updates=HandlingUpdateService(
+            database=database, clock=clock, handlings=handlings, policy=policy, records=records
+        ),
+        pulls=PullService(database=database, clock=clock, ingest=ingest),
+        index=index,
+        correlator=Correlator(database=database, clock=clock, index=index),
+        clusters=ClusterService(records=records, hub_threshold=settings.hub_threshold),
+        lookups=LookupService(
+            database=database,
+            clock=clock,
+            policy=policy,
+            records=records,
+            index=index,
+            limits=LookupLimits(
+                batch=settings.lookup_batch,
+                per_minute=settings.lookup_per_minute,
+                per_type_per_minute=settings.lookup_per_type_per_minute,
+            ),
+            secret_key=settings.secret_key,
         ),
     )

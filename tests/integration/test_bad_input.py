@@ -52,12 +52,17 @@ def test_wrong_types_everywhere_are_each_named(sqlite_services):
         indicator(created=20260101),
         indicator(spec_version=2.1),
         indicator(object_marking_refs="marking-definition--x"),
-        indicator(external_references="none"),  # custom shape kept: not checked here
+        indicator(external_references="none"),
+        indicator(labels=[]),
+        indicator(name=5),
     ]
     report = services.ingest.ingest_objects([*junk, good], principal=LOCAL_ADMIN, source=org)
     reasons = [r.reason for r in report.results]
-    assert all(reason for reason in reasons[:8])
-    assert [r.status for r in report.results[-2:]] == [ObjectStatus.CREATED, ObjectStatus.CREATED]
+    assert all(reason for reason in reasons[: len(junk)])
+    assert "external_references" in reasons[8]
+    assert "labels" in reasons[9]
+    assert "name" in reasons[10]
+    assert report.results[-1].status is ObjectStatus.CREATED
 
 
 @pytest.mark.slow

@@ -289,3 +289,48 @@ def test_csv_export_lists_indicators_and_observables(services):
     assert ("filename", "locker.exe") not in rows  # the hash names the file
     red = next(line for line in lines if ",198.51.100.7," in line)
     assert red.split(",")[3:5] == ["CERT Example Liaison", "TLP:RED"]
+
+
+def test_odd_x_misp_properties_from_other_producers_do_not_break_the_export(services):
+    org = add_org(services, "NCB Paris")
+    stamp = "2026-02-01T10:00:00.000Z"
+    common = {"spec_version": "2.1", "created": stamp, "modified": stamp}
+    indicator_id = f"indicator--{uuid.uuid4()}"
+    objects = [
+        {
+            **common,
+            "type": "indicator",
+            "id": indicator_id,
+            "pattern": "[domain-name:value = 'odd.example.com']",
+            "pattern_type": "stix",
+            "valid_from": stamp,
+            "x_misp_attribute": "not a dict",
+        },
+        {
+            **common,
+            "type": "observed-data",
+            "id": f"observed-data--{uuid.uuid4()}",
+            "first_observed": stamp,
+            "last_observed": stamp,
+            "number_observed": 1,
+            "object_refs": [f"ipv4-addr--{uuid.uuid4()}"],
+            "x_misp_object": {"name": "file", "attributes": "nope"},
+        },
+        {
+            **common,
+            "type": "report",
+            "id": f"report--{uuid.uuid4()}",
+            "name": "odd",
+            "published": stamp,
+            "object_refs": [indicator_id],
+            "x_misp_event": ["not", "a", "dict"],
+        },
+    ]
+    report = services.ingest.ingest_objects(objects, principal=LOCAL_ADMIN, source=org)
+    assert report.rejected == []
+    body = b"".join(MispExporter(records=services.records).chunks(LOCAL_ADMIN, RecordQuery()))
+    events = orjson.loads(body)["response"]
+    values = {a["value"] for e in events for a in e["Event"]["Attribute"]}
+    assert "odd.example.com" in values
+    for item in events:
+        MISPEvent().load(item)  # PyMISP empties what it loads: last

@@ -15,18 +15,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from stix_validation import example_bundles, validation_errors
 
 from canal.exchange.stix_export import PREAMBLE
 from canal.ingest.stix import ObjectRejected, check_object, objects_of
 from canal.model.handling import Handling
 from canal.model.record import Record
 from canal.records.service import Seen, present
-
-pytestmark = pytest.mark.slow
+from stix_validation import example_bundles, validation_errors
 
 C = "2026-02-01T10:00:00.000Z"
 LATER = "2026-02-02T08:30:00.000Z"
@@ -37,27 +34,27 @@ SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 PREAMBLE_IDS = {obj["id"] for obj in PREAMBLE}
 
 
-def sid(stix_type: str, number: int) -> str:
-    return f"{stix_type}--{uuid.UUID(int=number, version=4)}"
+def sid(stix_type: str, n: int) -> str:
+    return f"{stix_type}--{uuid.UUID(int=n, version=4)}"
 
 
-def sco_id(stix_type: str, number: int) -> str:
-    return f"{stix_type}--{uuid.uuid5(uuid.NAMESPACE_URL, f'{stix_type}{number}')}"
+def sco_id(stix_type: str, n: int) -> str:
+    return f"{stix_type}--{uuid.uuid5(uuid.NAMESPACE_URL, f'{stix_type}{n}')}"
 
 
-def sdo(stix_type: str, number: int, **props: Any) -> dict[str, Any]:
+def sdo(stix_type: str, n: int, **props: Any) -> dict[str, Any]:
     return {
         "type": stix_type,
         "spec_version": "2.1",
-        "id": sid(stix_type, number),
+        "id": sid(stix_type, n),
         "created": C,
         "modified": LATER,
         **props,
     }
 
 
-def sco(stix_type: str, number: int, **props: Any) -> dict[str, Any]:
-    return {"type": stix_type, "spec_version": "2.1", "id": sco_id(stix_type, number), **props}
+def sco(stix_type: str, n: int, **props: Any) -> dict[str, Any]:
+    return {"type": stix_type, "spec_version": "2.1", "id": sco_id(stix_type, n), **props}
 
 
 COMMON_EXTRAS: dict[str, Any] = {
@@ -81,9 +78,7 @@ VALID: list[dict[str, Any]] = [
         1,
         name="C2 server",
         indicator_types=["malicious-activity"],
-        pattern="[ipv4-addr:value = '198.51.100.7'] AND [file:hashes.'SHA-256' = '"
-        + SHA256
-        + "']",
+        pattern="[ipv4-addr:value = '198.51.100.7'] AND [file:hashes.'SHA-256' = '" + SHA256 + "']",
         pattern_type="stix",
         valid_from=C,
         valid_until=LATER,
@@ -166,6 +161,31 @@ VALID: list[dict[str, Any]] = [
         sample_ref=sco_id("file", 1),
     ),
     sdo("vulnerability", 13, name="CVE-2021-44228"),
+    sdo("campaign", 14, name="Op X", objective="money", first_seen=C, last_seen=LATER),
+    sdo("course-of-action", 15, name="Block"),
+    sdo("incident", 16, name="Breach"),
+    sdo("infrastructure", 17, name="C2", infrastructure_types=["command-and-control"]),
+    sdo("intrusion-set", 18, name="FIN0", goals=["money"], resource_level="team"),
+    sdo("threat-actor", 19, name="Group", threat_actor_types=["crime-syndicate"]),
+    sdo("tool", 20, name="psexec", tool_types=["remote-access"]),
+    sdo("opinion", 21, opinion="agree", object_refs=[sid("report", 6)]),
+    sdo(
+        "language-content",
+        22,
+        object_ref=sid("report", 6),
+        object_modified=LATER,
+        contents={"fr": {"name": "Hebdomadaire"}},
+    ),
+    sdo(
+        "extension-definition",
+        23,
+        name="acme",
+        schema="https://acme.example/schema",
+        version="1.0",
+        extension_types=["toplevel-property-extension"],
+        extension_properties=["x_acme_score"],
+        created_by_ref=sid("identity", 3),
+    ),
     sco("ipv4-addr", 1, value="198.51.100.7", resolves_to_refs=[sco_id("mac-addr", 1)]),
     sco("ipv6-addr", 1, value="2001:db8::1"),
     sco("domain-name", 1, value="evil.example.com"),
@@ -212,7 +232,31 @@ VALID: list[dict[str, Any]] = [
         mime_type="application/zip",
         hashes={"MD5": MD5},
     ),
-    sco("user-account", 1, user_id="1001", account_login="bob", account_type="unix"),
+    sco(
+        "user-account",
+        1,
+        user_id="1001",
+        account_login="bob",
+        account_type="unix",
+        extensions={"unix-account-ext": {"gid": 100, "groups": ["staff"]}},
+    ),
+    sco("directory", 1, path="C:\\Temp", path_enc="UTF-8", ctime=C),
+    sco("mac-addr", 1, value="00:1a:2b:3c:4d:5e"),
+    sco("mutex", 1, name="Global\\x"),
+    sco("autonomous-system", 1, number=64500, name="ACME-AS"),
+    sco(
+        "windows-registry-key",
+        1,
+        key="HKEY_LOCAL_MACHINE\\Software\\Run",
+        values=[{"name": "x", "data": "evil.exe", "data_type": "REG_SZ"}],
+    ),
+    sco(
+        "x509-certificate",
+        1,
+        serial_number="01",
+        validity_not_before=C,
+        x509_v3_extensions={"key_usage": "digitalSignature"},
+    ),
     sco("process", 1, pid=4242, command_line="evil.exe -q") | {"id": sid("process", 1)},
     {
         "type": "x-acme-ransom-note",
@@ -377,9 +421,7 @@ _keys = st.one_of(
 )
 _json: st.SearchStrategy[Any] = st.recursive(
     _scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(_keys, inner, max_size=3)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_keys, inner, max_size=3)),
     max_leaves=6,
 )
 _odd_names = st.sampled_from(
@@ -431,6 +473,46 @@ _odd_names = st.sampled_from(
 )
 
 
+_types = st.sampled_from(
+    [
+        "indicator",
+        "malware",
+        "identity",
+        "ipv4-addr",
+        "file",
+        "process",
+        "artifact",
+        "user-account",
+        "marking-definition",
+        "extension-definition",
+        "x-acme-thing",
+        "x-acme-ext",
+        "hex",
+        "core",
+        "timestamp",
+        "action",
+        "dictionary",
+        "1abc",
+        "abc",
+    ]
+)
+_uuids = st.one_of(
+    st.uuids(version=4).map(str),
+    st.uuids(version=1).map(str),
+    st.uuids(version=5).map(str),
+    st.uuids().map(str),
+    st.uuids(version=4).map(lambda u: str(u).upper()),
+    st.sampled_from(
+        [
+            "00000000-0000-0000-0000-000000000000",
+            "01890a5d-ac96-774b-bcce-b302099a8057",
+            "01890a5d-ac96-474b-0cce-b302099a8057",
+            "ffffffff-ffff-8fff-8fff-ffffffffffff",
+        ]
+    ),
+)
+
+
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every place inside `value`, as a path of keys and indexes."""
     found = [prefix] if prefix else []
@@ -452,10 +534,21 @@ def _parent(obj: Any, path: tuple[Any, ...]) -> Any:
 @st.composite
 def mutated(draw: st.DrawFn) -> dict[str, Any]:
     obj = copy.deepcopy(draw(st.sampled_from(VALID)))
-    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+    for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
         kind = draw(
             st.sampled_from(
-                ["set", "drop", "empty", "add", "nested", "nested-drop", "nested-add", "bend"]
+                [
+                    "set",
+                    "drop",
+                    "empty",
+                    "add",
+                    "nested",
+                    "nested-drop",
+                    "nested-add",
+                    "bend",
+                    "retype",
+                    "reid",
+                ]
             )
         )
         paths = _paths(obj)
@@ -488,11 +581,16 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
         elif kind == "bend":
             key = draw(st.sampled_from(sorted(obj)))
             obj[key] = draw(_interesting)
+        elif kind == "retype":
+            obj["type"] = draw(_types)
+            obj["id"] = f"{obj['type']}--{draw(_uuids)}"
+        elif kind == "reid" and isinstance(obj.get("type"), str):
+            obj["id"] = f"{obj['type']}--{draw(_uuids)}"
     return obj
 
 
 @settings(
-    max_examples=600,
+    max_examples=1000,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

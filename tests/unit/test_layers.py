@@ -18,6 +18,7 @@ LAYER = {
     "policy": 3,
     "accounts": 4,
     "audit": 4,
+    "assist": 4,
     "ingest": 4,
     "records": 4,
     "exchange": 4,

@@ -7,7 +7,8 @@ import sys
 
 import typer
 
-from canal.cli import audit, data, orgs, review, server, tokens
+from canal.cli import assist as assist_cli
+from canal.cli import audit, data, orgs, pull, review, server, tokens
 from canal.cli.common import state
 from canal.errors import CanalError
 
@@ -29,9 +30,12 @@ def _root(
 
 server.register(app)
 data.register(app)
+pull.register(app)
 app.add_typer(orgs.app, name="org")
 app.add_typer(tokens.app, name="token")
 app.add_typer(audit.app, name="audit")
+app.add_typer(assist_cli.contacts_app, name="contacts")
+app.add_typer(assist_cli.requests_app, name="requests")
 app.add_typer(review.quarantine_app, name="quarantine")
 app.add_typer(review.proposal_app, name="proposal")
 

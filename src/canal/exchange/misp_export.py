@@ -6,7 +6,7 @@ own import, PyMISP (`MISPEvent().load` of each item) and canal's MISP import all
 Grouping: each STIX report or grouping the principal may see is an event with what it
 references (a report made from a MISP event gives that event back with its uuid, attributes,
 objects, references, tags, galaxies and sightings). The records no visible report references
-go into one event per source per day of `date_added` (at most `max_attributes` attributes
+go into one event per source per day of `date_added` (at most `max_attributes` records
 each; a bigger day is split into parts), with a uuid derived from source, day and part, so that
 a repeated export updates rather than duplicates.
 
@@ -27,7 +27,7 @@ import orjson
 
 from canal.exchange.csv_export import record_values, source_name
 from canal.ingest.csv_in import KIND_TO_MISP_TYPE
-from canal.ingest.misp import default_category, derived_uuid
+from canal.ingest.misp import default_category, derived_uuid, known_types
 from canal.model.handling import (
     CREDIBILITY_TO_ADMIRALTY,
     RELIABILITY_TO_ADMIRALTY,
@@ -39,6 +39,7 @@ from canal.model.handling import (
 from canal.model.org import Principal
 from canal.model.record import Record
 from canal.model.stix import SCO_TYPES, format_micros
+from canal.policy import Redaction
 from canal.records.service import RecordService, Seen
 from canal.store.records import RecordQuery
 from canal.store.tables import records as records_table
@@ -96,6 +97,15 @@ def sharing_group(h: Handling, org_names: dict[int, str]) -> dict[str, Any]:
     }
 
 
+def _payload(obj: dict[str, Any], key: str, *required: str) -> dict[str, Any] | None:
+    """A record's MISP payload when it has the shape canal's import gives it; else None (the
+    record is exported as any other STIX)."""
+    found = obj.get(key)
+    if not isinstance(found, dict) or any(found.get(name) is None for name in required):
+        return None
+    return found
+
+
 def _misp_type(kind: str, value: str) -> str:
     if kind == "crypto-wallet":
         if value[:1] in {"4", "8"} and len(value) in {95, 106}:
@@ -146,6 +156,8 @@ class _Loose:
     part: int
     members: list[Record] = field(default_factory=list)
     attributes: int = 0
+    #: Some member's source is hidden from the principal.
+    redacted: bool = False
 
 
 class MispExporter:
@@ -211,7 +223,12 @@ class MispExporter:
             ):
                 continue
             run.grouped.add([container.stix_id, *members])
-            builder = EventBuilder(org_names, source_name(seen, org_names), container=container)
+            builder = EventBuilder(
+                org_names,
+                source_name(seen, org_names),
+                container=container,
+                redacted=Redaction.SOURCE in seen.redactions,
+            )
             event = builder.build(list(members.values()))
             run.log.add([container.stix_id, *members])
             yield event
@@ -244,6 +261,7 @@ class MispExporter:
                     open_events[source] = current
                 current.members.append(record)
                 current.attributes += 1
+                current.redacted = current.redacted or Redaction.SOURCE in seen.redactions
                 if current.attributes >= self.max_attributes:
                     del open_events[source]
                     yield self._loose_event(current, org_names, log)
@@ -265,7 +283,8 @@ class MispExporter:
     @staticmethod
     def _loose_event(loose: _Loose, org_names: dict[int, str], log: _ExportLog) -> dict[str, Any]:
         log.add([r.stix_id for r in loose.members])
-        return EventBuilder(org_names, loose.source, loose=loose).build(loose.members)
+        builder = EventBuilder(org_names, loose.source, loose=loose, redacted=loose.redacted)
+        return builder.build(loose.members)
 
 
 @dataclass
@@ -315,14 +334,18 @@ class EventBuilder:
         *,
         container: Record | None = None,
         loose: _Loose | None = None,
+        redacted: bool = False,
     ) -> None:
         self.org_names = org_names
         #: The source as the principal may be told it.
         self.source = source
+        #: The source is hidden from this principal: MISP's own org names (Orgc, sighters)
+        #: would name it, so they do not go out.
+        self.redacted = redacted
         self.container = container
         self.loose = loose
         self.payload: dict[str, Any] = (
-            dict(container.object.get("x_misp_event") or {}) if container else {}
+            (_payload(container.object, "x_misp_event") or {}) if container else {}
         )
         self.handling = container.handling if container else None
         if container is not None:
@@ -381,18 +404,21 @@ class EventBuilder:
         deferred: list[Record] = []
         for record in members:
             obj = record.object
-            if "x_misp_attribute" in obj:
-                self._payload_attribute(record, obj["x_misp_attribute"])
-            elif "x_misp_object" in obj:
-                self._payload_object(record, obj["x_misp_object"])
-            elif "x_misp_galaxy" in obj:
-                galaxy = obj["x_misp_galaxy"]
-                cluster = galaxy.get("cluster") or {}
+            attribute = _payload(obj, "x_misp_attribute", "type", "value")
+            misp_object = _payload(obj, "x_misp_object", "name")
+            galaxy = _payload(obj, "x_misp_galaxy", "cluster")
+            if attribute is not None and str(attribute["type"]) in known_types():
+                self._payload_attribute(record, attribute)
+            elif misp_object is not None:
+                self._payload_object(record, misp_object)
+            elif galaxy is not None and isinstance(galaxy["cluster"], dict):
+                cluster = galaxy["cluster"]
                 key = str(cluster.get("uuid") or _uuid_of(record.stix_id))
-                self.clusters[key] = (dict(galaxy.get("galaxy") or {}), dict(cluster))
+                meta = galaxy.get("galaxy")
+                self.clusters[key] = (dict(meta) if isinstance(meta, dict) else {}, dict(cluster))
             elif "x_misp_reference" in obj or record.stix_type in {"sighting", "opinion"}:
                 deferred.append(record)
-            elif "x_misp_event_report" in obj:
+            elif _payload(obj, "x_misp_event_report") is not None:
                 self._event_report(record)
             elif record.stix_type == "identity":
                 self.identities[record.stix_id] = {
@@ -468,8 +494,10 @@ class EventBuilder:
                 obj[key] = p[key]
         attributes = []
         for a in p.get("attributes", []):
+            if not (isinstance(a, dict) and str(a.get("type")) in known_types() and "value" in a):
+                continue  # not what canal's import writes: nothing MISP could load
             attr: dict[str, Any] = {
-                "uuid": str(a["uuid"]),
+                "uuid": str(a.get("uuid") or derived_uuid(misp_uuid, str(a["value"]))),
                 "object_relation": a.get("object_relation"),
                 "type": a["type"],
                 "category": a.get("category") or default_category(str(a["type"])),
@@ -554,8 +582,8 @@ class EventBuilder:
         )
 
     def _reference(self, record: Record) -> None:
-        p = record.object.get("x_misp_reference")
-        if not isinstance(p, dict):
+        p = _payload(record.object, "x_misp_reference", "referenced_uuid")
+        if p is None:
             return
         source = self.by_stix.get(str(record.object.get("source_ref")))
         if source is None or "ObjectReference" not in source:
@@ -574,8 +602,8 @@ class EventBuilder:
 
     def _sighting(self, record: Record) -> None:
         obj = record.object
-        p = obj.get("x_misp_sighting")
-        if isinstance(p, dict):
+        p = _payload(obj, "x_misp_sighting", "attribute_uuid")
+        if p is not None:
             target = self.by_misp.get(str(p.get("attribute_uuid")))
             sighting: dict[str, Any] = {
                 "uuid": str(p.get("uuid") or _uuid_of(record.stix_id)),
@@ -596,7 +624,7 @@ class EventBuilder:
         if target is None or "type" not in target:
             return
         where = obj.get("where_sighted_refs")
-        if isinstance(where, list) and where and where[0] in self.identities:
+        if not self.redacted and isinstance(where, list) and where and where[0] in self.identities:
             sighting["Organisation"] = self.identities[where[0]]
         target.setdefault("Sighting", []).append(sighting)
 
@@ -656,7 +684,8 @@ class EventBuilder:
         for obj in self.objects.values():
             for attr in obj["Attribute"]:
                 self._attach_galaxies(attr, used)
-        event_level = [str(u) for u in self.payload.get("galaxies", [])]
+        listed = self.payload.get("galaxies")
+        event_level = [str(u) for u in listed] if isinstance(listed, list) else []
         event_level += [k for k in self.clusters if k not in used and k not in event_level]
         event: dict[str, Any] = {"uuid": self.uuid}
         event.update(self._header())
@@ -686,7 +715,9 @@ class EventBuilder:
             header["threat_level_id"] = str(p.get("threat_level_id", 4))
             header["analysis"] = str(p.get("analysis", 2 if published else 0))
             self._distribution(header, c.handling, inherit=False)
-            orgc = p.get("orgc") or {"name": self.source, "uuid": derived_uuid("org", self.source)}
+            orgc = p.get("orgc") if not self.redacted else None
+            if not (isinstance(orgc, dict) and isinstance(orgc.get("name"), str)):
+                orgc = {"name": self.source, "uuid": derived_uuid("org", self.source)}
             header["Orgc"] = dict(orgc)
             header["Tag"] = self._tags(obj.get("labels"), c.handling, own=True)
             if p.get("extends_uuid"):

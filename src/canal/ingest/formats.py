@@ -100,6 +100,14 @@ def _looks_like_csv(text: str) -> bool:
     return sum(1 for t in tokens if guess_kind(t) is not None) * 2 > len(tokens)
 
 
+def _binary(data: bytes) -> bool:
+    sample = data[:8192]
+    if b"\x00" in sample:
+        return True
+    text = sample.decode("utf-8", errors="replace")
+    return text.count("\ufffd") * 20 > max(len(text), 1)
+
+
 def detect_format(data: bytes, name: str | None = None) -> Format:
     """The format of `data`, from its content and, when it says something, its file name."""
     lowered = (name or "").lower()
@@ -117,6 +125,9 @@ def detect_format(data: bytes, name: str | None = None) -> Format:
         if parsed is not None:
             # JSON but neither STIX nor MISP: the STIX reader names what is wrong.
             return Format.STIX
+    if _binary(data):
+        # Not text of any kind: the STIX reader names what is wrong (not valid JSON).
+        return Format.STIX
     if lowered.endswith(_CSV_SUFFIXES):
         return Format.CSV
     if lowered.endswith(_TEXT_SUFFIXES):

@@ -26,6 +26,7 @@ import ipaddress
 import json
 import logging
 import re
+import sys
 import urllib.parse
 import urllib.request
 import uuid
@@ -34,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import cache, lru_cache
-from importlib.util import find_spec
+from importlib.util import find_spec, spec_from_loader
 from pathlib import Path
 from typing import Any
 
@@ -1112,8 +1113,30 @@ def _misp_stix() -> type[Any]:
 
     # PyMISP logs its validation messages; canal reports them as problems instead.
     logging.getLogger("pymisp").addHandler(logging.NullHandler())
+    _modernise_six_importers()
     parser: type[Any] = MISPtoSTIX21Parser
     return parser
+
+
+def _modernise_six_importers() -> None:
+    """mixbox (under misp-stix) vendors six 1.15, whose meta-path importer has no find_spec:
+    from then on every import that fails warns (ImportWarning), an error where warnings are.
+    Give it the three methods six 1.16 added, as six 1.16 writes them."""
+    for finder in sys.meta_path:
+        importer: Any = finder
+        if type(importer).__name__ != "_SixMetaPathImporter" or hasattr(importer, "find_spec"):
+            continue
+
+        def find_spec(
+            fullname: str, path: Any = None, target: Any = None, *, _importer: Any = importer
+        ) -> Any:
+            del path, target
+            known = fullname in _importer.known_modules
+            return spec_from_loader(fullname, _importer) if known else None
+
+        importer.find_spec = find_spec
+        importer.create_module = lambda spec, _importer=importer: _importer.load_module(spec.name)
+        importer.exec_module = lambda _module: None
 
 
 def _clean_attribute(raw: dict[str, Any]) -> dict[str, Any]:
@@ -1266,7 +1289,7 @@ class _Event:
     references: list[tuple[Any, str, Stamp, str, int]] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to build, on the hot path
 class _Item:
     """One attribute, read and checked."""
 
@@ -1311,6 +1334,12 @@ class MispConverter:
     def __init__(self, *, orgs: Mapping[str, OrgKind] | None = None) -> None:
         self.orgs = {name.lower(): (name, kind) for name, kind in (orgs or {}).items()}
         self.emitted: set[str] = set()
+        #: What the event being converted added to `emitted`, undone if it fails.
+        self._added: list[str] = []
+
+    def _mark(self, stix_id: str) -> None:
+        self.emitted.add(stix_id)
+        self._added.append(stix_id)
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -1326,9 +1355,12 @@ class MispConverter:
         self, event: Any, *, where: str, into: MispConversion | None = None
     ) -> MispConversion:
         result = into if into is not None else MispConversion()
+        self._added = []
         try:
             objects = self._event(event, where, result.problems)
         except (InvalidValue, HandlingError, ValueError, TypeError, KeyError) as exc:
+            # What this event marked as sent never went out: a later event must send it.
+            self.emitted.difference_update(self._added)
             result.problems.append(Problem(where, f"event not converted: {exc}"))
             return result
         if objects is not None:
@@ -1397,8 +1429,9 @@ class MispConverter:
         if not isinstance(attributes, list):
             problems.append(Problem(where, "Attribute: not a list; no attributes read"))
             attributes = []
+        at = f"{where} Attribute"
         for index, attribute in enumerate(attributes):
-            self._attribute(ev, attribute, (f"{where} Attribute", index), problems)
+            self._attribute(ev, attribute, (at, index), problems)
         objects = raw.get("Object", [])
         if not isinstance(objects, list):
             problems.append(Problem(where, "Object: not a list; no objects read"))
@@ -1504,7 +1537,7 @@ class MispConverter:
         }
         if identity["id"] in self.emitted:
             return identity["id"], []
-        self.emitted.add(identity["id"])
+        self._mark(identity["id"])
         return identity["id"], [_apply(identity, stamp)]
 
     def _distribution(
@@ -1767,7 +1800,8 @@ class MispConverter:
             out.extend(
                 _apply(sco, stamp) for sco in observed.objects if sco["id"] not in self.emitted
             )
-            self.emitted.update(sco["id"] for sco in observed.objects)
+            for sco in observed.objects:
+                self._mark(sco["id"])
         ev.members.extend(observed.refs)
         return out
 
@@ -1914,7 +1948,7 @@ class MispConverter:
                 if obj["id"] in self.emitted:
                     ev.members.append(obj["id"])
                     continue
-                self.emitted.add(obj["id"])
+                self._mark(obj["id"])
                 out.append(obj)
                 continue
             obj.pop("labels", None)
@@ -2170,7 +2204,7 @@ class MispConverter:
             return None  # its tag, when the event carries one, stays as a label
         sdo_id = f"{stix_type}--{cluster_uuid}"
         if sdo_id not in self.emitted:
-            self.emitted.add(sdo_id)
+            self._mark(sdo_id)
             self._emit(ev, [_apply(self._cluster_object(stix_type, sdo_id, meta, cluster), stamp)])
         else:
             ev.members.append(sdo_id)
@@ -2412,7 +2446,7 @@ class MispConverter:
             if sco["id"] in self.emitted:
                 ev.members.append(sco["id"])
                 continue
-            self.emitted.add(sco["id"])
+            self._mark(sco["id"])
             out.append(_apply(sco, stamp))
         return out
 

@@ -6,8 +6,9 @@ JSON schemas (schemas-2.1) and Python "must" checks; its "should" checks only wa
 them raise on odd input and then validation fails outright, so those inputs are refused too.
 
 Every rule here is a table entry: a check per property (`_Spec.props`, built from `_COMMON` and
-a per-type table) and a few checks per object (`_Spec.rules`). A property check takes the value
-and returns None or the problem. A problem below the property starts with "." or "[" and
+a per-type table) and a few checks per object (`_Spec.rules`, and `_Spec.when` for those that
+only matter when a property is present). A property check takes the value and returns None or
+the problem. A problem below the property starts with "." or "[" and
 carries its path ("[0].phase_name: must be a string"), so messages read "property: what is
 wrong". `schema_problem` runs after `check_object`'s own checks and relies on them: the type and
 id are well formed, required properties are present, the timestamps canal knows are real
@@ -50,10 +51,6 @@ def _below(path: str, problem: str) -> str:
 
 def _at(key: str, problem: str) -> str:
     return _below(key, problem) if key.startswith("[") else _below("." + key, problem)
-
-
-def _message(key: str, problem: str) -> str:
-    return _below(key, problem)
 
 
 def _string(value: Any) -> str | None:
@@ -132,16 +129,13 @@ def _list(item: Check, wanted: str = "must be a non-empty list") -> Check:
     return check
 
 
-def _strings_check(value: Any) -> str | None:
+def _strings(value: Any) -> str | None:
     if type(value) is not list or not value:
         return "must be a non-empty list of strings"
     for element in value:
         if type(element) is not str:
             return "must be a non-empty list of strings"
     return None
-
-
-_strings: Final = _strings_check
 
 
 def _one_of(name: str, *alternatives: Check) -> Check:
@@ -299,11 +293,8 @@ def _type_of(ref: str) -> str:
     return ref[:-38]
 
 
-def _identifier_check(value: Any) -> str | None:
+def _identifier(value: Any) -> str | None:
     return None if _strict_identifier(value) else _NOT_AN_IDENTIFIER
-
-
-_identifier: Final = _identifier_check
 
 
 def _identifier_of(*types: str) -> Check:
@@ -830,8 +821,9 @@ def _reserved(_value: Any) -> str | None:
     return "reserved by STIX 2.1, not allowed"
 
 
-# None: nothing to check here. check_object has read type, spec_version, revoked, confidence
-# and the timestamps below (the type rules compare them); the id has an object rule.
+# None: nothing to check but that the value is not null. check_object has read type,
+# spec_version, revoked, confidence and the timestamps below (the type rules compare them); the
+# core rule checks id, created and modified.
 _COMMON: Final[dict[str, Check | None]] = {
     **dict.fromkeys(
         (
@@ -851,7 +843,6 @@ _COMMON: Final[dict[str, Check | None]] = {
             "stop_time",
         )
     ),
-    # The core rule checks these.
     "created": None,
     "modified": None,
     "created_by_ref": _identifier,
@@ -917,19 +908,34 @@ def _granular_rule(obj: dict[str, Any]) -> str | None:
 def _core_rule(millis: bool) -> Rule:
     """The id (identifier.json), and created and modified: milliseconds where the schema asks
     for them, and in order as the validator compares them (check_object compared them in
-    microseconds, which differs only past six fractional digits)."""
+    microseconds, which differs only past six fractional digits). Inlined: it runs on every
+    object."""
+    wanted = "must be precise to the millisecond (YYYY-MM-DDTHH:MM:SS.sssZ)"
 
     def rule(obj: dict[str, Any]) -> str | None:
-        if not _strict_identifier(obj["id"]):
+        stix_id = obj["id"]  # matched ID_RE in check_object
+        if (
+            stix_id[0] not in _LETTERS
+            or stix_id[-22] not in _UUID_VERSIONS
+            or stix_id[-17] not in _UUID_VARIANTS
+        ):
             return f"id: {_NOT_AN_IDENTIFIER}"
-        created, modified = obj.get("created"), obj.get("modified")
-        if millis:
+        created = obj.get("created")
+        modified = obj.get("modified")
+        if created is None and modified is None:
+            return None
+        if type(created) is not str or type(modified) is not str:
             for key, stamp in (("created", created), ("modified", modified)):
-                if stamp is not None:
-                    problem = _timestamp_millis(stamp)
-                    if problem is not None:
-                        return f"{key}: {problem}"
-        if created is not None and modified is not None:
+                problem = _timestamp_millis(stamp) if millis and stamp is not None else None
+                if problem is not None:
+                    return f"{key}: {problem}"
+            return None
+        if millis:
+            if len(created) < 24 or created[19] != ".":
+                return f"created: {wanted}"
+            if len(modified) < 24 or modified[19] != ".":
+                return f"modified: {wanted}"
+        if len(created) > 27 or len(modified) > 27:
             return _in_order(obj, "created", "modified", strict=False, compared=True)
         return None
 
@@ -962,20 +968,11 @@ def _requires_uuid4(*contributing: str) -> Rule:
     return rule
 
 
-def _exactly_one(*names: str) -> Rule:
-    def rule(obj: dict[str, Any]) -> str | None:
-        if sum(name in obj for name in names) != 1:
-            return f"needs exactly one of the properties {', '.join(names)}"
-        return None
-
-    return rule
-
-
 def _at_least_one(*names: str) -> Rule:
+    wanted = f"{names[0]}: required unless one of {', '.join(names[1:])} is present"
+
     def rule(obj: dict[str, Any]) -> str | None:
-        if not any(name in obj for name in names):
-            return f"needs one of the properties {', '.join(names)}"
-        return None
+        return None if any(name in obj for name in names) else wanted
 
     return rule
 
@@ -992,6 +989,11 @@ _PATTERN_PATH_RE: Final = re.compile(
     r"(?:([A-Za-z_][A-Za-z0-9_]*+)|'((?:[^'\\]++|\\.)*+)')",
     re.DOTALL,
 )
+# The shape of nearly every feed pattern: one comparison with a plain string literal.
+_SIMPLE_PATTERN_RE: Final = re.compile(
+    r"\[([a-z0-9-]++):([a-z_]++)(?:\.(?:'[A-Za-z0-9_-]++'|[A-Za-z0-9_]++))*+ ?(?:=|!=) ?"
+    r"'[^'\\]*+'\]\Z"
+)
 _PATTERN_TYPE_RE: Final = re.compile(r"-?[a-z0-9]+(?:-[a-z0-9]+)*-?\Z")
 _PATTERN_PROPERTY_RE: Final = re.compile(r"[a-z0-9_]{3,250}\Z")
 _SCO_PROPERTIES: Final[dict[str, frozenset[str]]] = {}  # filled from the SCO tables below
@@ -1005,6 +1007,9 @@ def _pattern_rule(obj: dict[str, Any]) -> str | None:
         return "pattern_version: canal checks STIX patterns as version 2.1"
     pattern = obj.get("pattern")
     if type(pattern) is not str:
+        return None
+    simple = _SIMPLE_PATTERN_RE.match(pattern)
+    if simple is not None and simple.group(2) in _SCO_PROPERTIES.get(simple.group(1), ()):
         return None
     for object_type, plain, quoted in _PATTERN_PATH_RE.findall(pattern):
         if not object_type:
@@ -2192,7 +2197,7 @@ def schema_problem(obj: dict[str, Any]) -> str | None:
         else:
             problem = check(value)
         if problem is not None:
-            return _message(key, problem)
+            return _below(key, problem)
     for rule in spec.rules:
         problem = rule(obj)
         if problem is not None:

@@ -15,9 +15,10 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
+from canal.analysis.index import StoredRow
 from canal.clock import Clock
 from canal.ingest.errors import SubmissionError
 from canal.ingest.stix import (
@@ -45,6 +46,7 @@ from canal.store.records import (
     held_versions,
     insert_rows,
 )
+from canal.store.tables import records
 from canal.store.unit import WriteUnit, write_unit
 
 
@@ -132,12 +134,16 @@ class IngestService:
         policy: Policy,
         retention_years: int,
         chunk_size: int,
+        after_write: Callable[[WriteUnit, Sequence[StoredRow]], None] | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
         self.handlings = handlings
         self.policy = policy
         self.reader = RecordReader(handlings)
+        #: Runs in each chunk's transaction once its records are written (the observable
+        #: index and clusters), so they are never out of step with the records.
+        self.after_write = after_write
         self.retention_years = retention_years
         self.chunk_size = chunk_size
 
@@ -263,6 +269,33 @@ class IngestService:
                 )
         return results
 
+    @staticmethod
+    def _stored(
+        unit: WriteUnit, rows: Sequence[dict[str, Any]], objects: Sequence[dict[str, Any]]
+    ) -> list[StoredRow]:
+        """The rows just inserted, with their primary keys (found by their date_added, which
+        this transaction allocated and nobody else can hold)."""
+        first, last = rows[0]["date_added"], rows[-1]["date_added"]
+        pks = dict(
+            unit.conn.execute(
+                select(records.c.date_added, records.c.pk).where(
+                    records.c.date_added.between(first, last)
+                )
+            ).all()
+        )
+        return [
+            StoredRow(
+                pk=pks[row["date_added"]],
+                stix_id=row["stix_id"],
+                date_added=row["date_added"],
+                source_org_id=row["source_org_id"],
+                obj=obj,
+                is_latest=row["is_latest"],
+                revoked=row["revoked"],
+            )
+            for row, obj in zip(rows, objects, strict=True)
+        ]
+
     def _viewer(self, principal: Principal, source: Org) -> Principal:
         """Whose sight decides what an object from `source` may collide with: the submitter's
         when it acts for the source, else the source org's as a plain member of its kind."""
@@ -310,7 +343,11 @@ class IngestService:
             ReleaseState.QUARANTINED if source.kind is OrgKind.PARTNER else ReleaseState.RELEASED
         )
         rows: list[dict[str, Any]] = []
+        objects: list[dict[str, Any]] = []
         demote: list[tuple[str, int]] = []
+        # This chunk's rows that are their chain's latest, by id: a newer version later in the
+        # same chunk takes the flag from them before they are inserted.
+        latest_rows: dict[str, dict[str, Any]] = {}
         results: list[ObjectResult] = []
         created_ids: list[str] = []
         versioned_ids: list[str] = []
@@ -353,6 +390,8 @@ class IngestService:
                     else v
                     for v in versions
                 ]
+            if is_latest and c.stix_id in latest_rows:
+                latest_rows.pop(c.stix_id)["is_latest"] = False
             rows.append(
                 {
                     "stix_id": c.stix_id,
@@ -374,9 +413,12 @@ class IngestService:
                     "has_twin": (c.stix_id, version) in held_elsewhere,
                 }
             )
+            if is_latest:
+                latest_rows[c.stix_id] = rows[-1]
             versions.append(
                 StoredVersion(0, c.stix_id, version, source.id, is_latest, c.revoked, c.text)
             )
+            objects.append(c.obj)
             status = ObjectStatus.CREATED if first else ObjectStatus.NEW_VERSION
             (created_ids if first else versioned_ids).append(c.stix_id)
             if c.revoked:
@@ -387,6 +429,8 @@ class IngestService:
         # Demote before inserting: the new latest rows must not be caught by the update.
         demote_latest(unit.conn, demote)
         insert_rows(unit.conn, rows)
+        if self.after_write is not None and rows:
+            self.after_write(unit, self._stored(unit, rows, objects))
         base: dict[str, object] = {"submission": submission_id, "source": source.name}
         if release is ReleaseState.QUARANTINED:
             base["quarantine"] = True

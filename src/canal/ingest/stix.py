@@ -213,11 +213,18 @@ def check_object(obj: Any) -> CheckedObject:
         version=modified if modified is not None else created,
         spec_version=spec_version,
         obj=obj,
-        text=orjson.dumps(obj).decode(),
+        text=_serialise(obj),
         revoked=revoked,
         tlp=tlp,
         extension=extension,
     )
+
+
+def _serialise(obj: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(obj).decode()
+    except orjson.JSONEncodeError as exc:  # nested deeper than any STIX object needs
+        raise ObjectRejected(f"cannot be stored as JSON ({exc})") from None
 
 
 def _tlp_of(obj: dict[str, Any]) -> Tlp | None:

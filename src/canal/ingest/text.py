@@ -29,6 +29,8 @@ from canal.model.stix import format_timestamp
 
 #: The report's description keeps at most this many characters of the text.
 MAX_DESCRIPTION = 100_000
+#: Longer texts are refused: extraction is for reports, not dumps (it would take minutes).
+MAX_TEXT = 20_000_000
 #: At most this many indicators from one text (a dump, not a report, beyond that).
 MAX_INDICATORS = 20_000
 
@@ -227,6 +229,11 @@ def text_to_stix(
     if not text.strip():
         result.problems.append(Problem(where, "no text to read", dropped=False))
         return result
+    if len(text) > MAX_TEXT:
+        raise SubmissionError(
+            where,
+            f"{len(text):,} characters of text is more than the {MAX_TEXT:,} read for indicators",
+        )
     indicators: list[dict[str, Any]] = []
     for kind, value in extract(text):
         if len(indicators) >= MAX_INDICATORS:

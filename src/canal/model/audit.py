@@ -32,8 +32,29 @@ class EventTag(StrEnum):
     PROPOSAL_REJECT = "data:proposal:reject"
     ORG_CREATE = "admin:org:create"
     ORG_UPDATE = "admin:org:update"
+    LOOKUP = "data:observable:lookup"
+    CORRELATION_REBUILD = "data:cluster:rebuild"
+    LOCAL_LIST_UPDATE = "admin:local-list:update"
+    BLOOM_EXPORT = "data:observable:bloom-export"
+    BLOOM_ROTATE = "admin:bloom-key:rotate"
+    SECURITY_RATE_LIMIT = "security:lookup:rate-limit"
     TOKEN_CREATE = "admin:token:create"  # noqa: S105 - an event name
     TOKEN_REVOKE = "admin:token:revoke"  # noqa: S105 - an event name
+    ASSIST_CONTACT_SET = "assist:contact:set"
+    ASSIST_CONTACT_REMOVE = "assist:contact:remove"
+    ASSIST_REQUEST_CREATE = "assist:request:create"
+    ASSIST_REQUEST_EDIT = "assist:request:edit"
+    ASSIST_REQUEST_READ = "assist:request:read"
+    ASSIST_REQUEST_TRANSITION = "assist:request:transition"
+    ASSIST_REQUEST_ESCALATE = "assist:request:escalate"
+    ASSIST_REQUEST_OVERDUE = "assist:request:overdue"
+    ASSIST_REQUEST_REMIND = "assist:request:remind"
+    ASSIST_NOTIFICATION_READ = "assist:notification:read"
+    ASSIST_DELIVERY_SENT = "assist:delivery:sent"
+    ASSIST_DELIVERY_FAILED = "assist:delivery:failed"
+    ASSIST_DELIVERY_RETRY = "assist:delivery:retry"
+    ASSIST_INCIDENT_CLOSE = "assist:incident:close"
+    ASSIST_PACKAGE_CREATE = "assist:package:create"
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,6 +110,10 @@ def defaults_from_extension(
         values["deny_countries"], values["deny_orgs"] = countries, org_ids
     if "purposes" in ext:
         values["purposes"] = frozenset(Purpose.parse(p) for p in _strings(ext, "purposes"))
+        if not values["purposes"]:
+            # A record no one may use for anything is not worth keeping; a list that says so
+            # is a mistake, and STIX forbids empty lists anyway.
+            raise HandlingError("purposes", [], "at least one purpose")
     if "source_reliability" in ext:
         values["source_reliability"] = Reliability.parse(str(ext["source_reliability"]))
     if "information_credibility" in ext:

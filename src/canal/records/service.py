@@ -187,6 +187,23 @@ class RecordService:
                     batch = []
             yield from self._seen(principal, batch, action=action, purpose=purpose, now=now)
 
+    def log_reads(
+        self,
+        principal: Principal,
+        purpose: Purpose | None,
+        stix_ids: Sequence[str],
+        summary: dict[str, Any],
+    ) -> None:
+        """Log records shown to a principal by a read that is not a plain search (clusters,
+        packages): one entry naming them all."""
+        self._log(
+            principal,
+            EventTag.RECORD_SEARCH,
+            self.purpose_of(principal, purpose),
+            stix_ids,
+            summary,
+        )
+
     def log_export(
         self, principal: Principal, purpose: Purpose | None, stix_ids: Sequence[str], fmt: str
     ) -> None:

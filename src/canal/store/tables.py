@@ -167,3 +167,317 @@ audit_subjects = Table(
     Index("ix_audit_subjects_stix_id", "stix_id", "log_seq"),
     Index("ix_audit_subjects_log_seq", "log_seq"),
 )
+
+# TAXII Add Objects outcomes (TAXII 2.1 §4.3), readable by the org that sent the request.
+taxii_status = Table(
+    "taxii_status",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # The org of the requester (0: the local administrator, which has no orgs row).
+    Column("org_id", Integer, nullable=False),
+    Column("collection_id", String(36), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("total_count", Integer, nullable=False),
+    Column("success_count", Integer, nullable=False),
+    Column("failure_count", Integer, nullable=False),
+    Column("pending_count", Integer, nullable=False),
+    # {"successes": [...], "failures": [...], "pendings": [...]} as status-details.
+    Column("details", Text, nullable=False),
+    Index("ix_taxii_status_created_at", "created_at"),
+)
+
+# Derived index behind the "ransomware" TAXII collection: records about ransomware by their own
+# content (seed_id = stix_id), records that reference such a seed, and the other ends of the
+# relationships and sightings that do (via_id names the relationship; "" when direct).
+ransomware_links = Table(
+    "ransomware_links",
+    metadata,
+    Column("stix_id", String(300), nullable=False),
+    Column("seed_id", String(300), nullable=False),
+    Column("via_id", String(300), nullable=False),
+    UniqueConstraint("stix_id", "seed_id", "via_id"),
+    Index("ix_ransomware_links_seed_id", "seed_id"),
+)
+
+# How far each derived index has read the records table (a date_added).
+index_positions = Table(
+    "index_positions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+# TAXII pulls: where the pull of each (server, collection) stopped, and when it runs next. Kept
+# here rather than in a process so that any worker can resume or schedule it.
+taxii_pulls = Table(
+    "taxii_pulls",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("server_url", String(2000), nullable=False),
+    Column("collection_id", String(200), nullable=False),
+    Column("source_org_id", Integer, ForeignKey("orgs.id"), nullable=False),
+    # The remote's date_added up to which every object has been taken (TAXII timestamp text).
+    Column("added_after", String(40)),
+    Column("objects_pulled", BigInteger, nullable=False, server_default="0"),
+    Column("last_run_at", BigInteger),
+    Column("last_error", Text),
+    Column("next_due_at", BigInteger),
+    Column("lease_until", BigInteger),
+    Column("lease_owner", String(100)),
+    UniqueConstraint("server_url", "collection_id"),
+)
+
+# -- the 24/7 network (canal.assist; docs/assist.md) --------------------------------------------
+
+# Points of contact: one primary and one backup per member country (R23).
+assist_contacts = Table(
+    "assist_contacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("country", String(2), nullable=False),
+    Column("slot", String(10), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("phone", String(40)),
+    Column("email", String(320)),
+    Column("webhook_url", Text),
+    Column("webhook_secret", Text),
+    Column("hours", String(200), nullable=False),
+    Column("languages", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(300), nullable=False),
+    UniqueConstraint("country", "slot"),
+)
+
+# Assistance requests. The deadline columns are what the sweep claims work on: each step is a
+# conditional UPDATE on them, so two sweeps never take the same step twice.
+assist_requests = Table(
+    "assist_requests",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("requesting_org_id", Integer, ForeignKey("orgs.id"), nullable=False),
+    Column("requesting_country", String(2), nullable=False),
+    Column("requested_country", String(2), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("urgency", String(16), nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("tlp", String(16), nullable=False),
+    Column("share_with_secretariat", Boolean, nullable=False),
+    # The content fields of DOMAIN.md §3.2 (JSON): they vary by type.
+    Column("fields", Text, nullable=False),
+    Column("created_by", String(300), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("submitted_at", BigInteger),
+    Column("acknowledged_at", BigInteger),
+    Column("answered_at", BigInteger),
+    Column("closed_at", BigInteger),
+    Column("ack_due", BigInteger),
+    Column("response_due", BigInteger),
+    Column("respond_by", BigInteger),
+    Column("escalation_level", Integer, nullable=False),
+    Column("next_escalation_at", BigInteger),
+    Column("response_overdue", Boolean, nullable=False),
+    Column("preserved_until", BigInteger),
+    Column("reminders_sent", Integer, nullable=False),
+    Column("next_reminder_at", BigInteger),
+    Column("mla_reference", Text),
+    Column("answer", Text),
+    Column("refusal_ground", String(48)),
+    Index("ix_assist_requests_requested_country_state", "requested_country", "state"),
+    Index("ix_assist_requests_requesting_country_state", "requesting_country", "state"),
+    Index("ix_assist_requests_next_escalation_at", "next_escalation_at"),
+    Index("ix_assist_requests_response_due", "response_due"),
+    Index("ix_assist_requests_next_reminder_at", "next_reminder_at"),
+    Index("ix_assist_requests_preserved_until", "preserved_until"),
+)
+
+# The incidents and records a request concerns.
+assist_links = Table(
+    "assist_links",
+    metadata,
+    Column("request_id", String(36), ForeignKey("assist_requests.id"), primary_key=True),
+    Column("stix_id", String(300), primary_key=True),
+    Index("ix_assist_links_stix_id", "stix_id"),
+)
+
+# Each request's history: transitions, escalations, reminders, with who and why.
+assist_events = Table(
+    "assist_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("request_id", String(36), ForeignKey("assist_requests.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(300), nullable=False),
+    Column("org_id", Integer),
+    Column("side", String(12), nullable=False),
+    Column("from_state", String(24)),
+    Column("to_state", String(24)),
+    Column("reason", Text),
+    Column("details", Text, nullable=False),
+    Index("ix_assist_events_request_id", "request_id", "id"),
+)
+
+# In-app notifications: an org (or one role in it) reads them through the API.
+assist_notifications = Table(
+    "assist_notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", Integer, ForeignKey("orgs.id"), nullable=False),
+    Column("role", String(20)),
+    Column("request_id", String(36)),
+    Column("kind", String(16), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("read_at", BigInteger),
+    Index("ix_assist_notifications_org_id", "org_id", "id"),
+)
+
+# E-mails and webhooks to send. A row is never deleted: sent, waiting for a retry, or failed
+# for everyone to see. Senders lease a row (claimed_until) with a conditional UPDATE.
+assist_outbox = Table(
+    "assist_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel", String(10), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("country", String(2)),
+    Column("contact_id", Integer),
+    Column("request_id", String(36)),
+    Column("kind", String(16), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("claimed_until", BigInteger),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger),
+    Index("ix_assist_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+)
+
+# Incidents their source declared closed: the post-event package is made for these (R36).
+assist_incident_closures = Table(
+    "assist_incident_closures",
+    metadata,
+    Column("stix_id", String(300), primary_key=True),
+    Column("org_id", Integer, ForeignKey("orgs.id"), nullable=False),
+    Column("closed_by", String(300), nullable=False),
+    Column("closed_at", BigInteger, nullable=False),
+    Column("note", Text),
+)
+
+# -- correlation (observables, links, clusters, lookups) -------------------------------------
+
+# Each normalised value once (PEERS.md: MISP stores every matching pair; canal indexes values).
+observables = Table(
+    "observables",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("value", Text, nullable=False),
+    # The warninglist (or "local-allow") that marks the value as seen everywhere; such values
+    # are stored and searchable but link nothing and are no hit.
+    Column("flag", String(200)),
+    # How many record rows carry the value: above the hub threshold it links nothing either,
+    # and is reported as a hub with this count instead.
+    Column("records", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("kind", "value"),
+)
+
+record_observables = Table(
+    "record_observables",
+    metadata,
+    Column("observable_id", BigInteger, ForeignKey("observables.id"), primary_key=True),
+    Column(
+        "record_pk",
+        BigInteger,
+        ForeignKey("records.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Index("ix_record_observables_record_pk", "record_pk"),
+)
+
+# References between objects (relationships, sightings, *_ref(s)): links as well.
+record_refs = Table(
+    "record_refs",
+    metadata,
+    Column("record_pk", BigInteger, ForeignKey("records.pk", ondelete="CASCADE"), nullable=False),
+    Column("target_id", String(300), nullable=False),
+    Index("ix_record_refs_target_id", "target_id"),
+    Index("ix_record_refs_record_pk", "record_pk"),
+)
+
+clusters = Table(
+    "clusters",
+    metadata,
+    # The STIX id of the cluster's earliest member (its anchor): stable across rebuilds while
+    # that member stays, and readable.
+    Column("id", String(300), primary_key=True),
+    Column("first_added", BigInteger, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_clusters_size", "size"),
+)
+
+cluster_members = Table(
+    "cluster_members",
+    metadata,
+    Column("record_pk", BigInteger, ForeignKey("records.pk", ondelete="CASCADE"), primary_key=True),
+    Column("cluster_id", String(300), nullable=False),
+    Index("ix_cluster_members_cluster_id", "cluster_id"),
+)
+
+# The secretariat's own lists on top of the warninglists: "allow" marks a value benign,
+# "deny" keeps a value linking whatever a warninglist says.
+local_lists = Table(
+    "local_lists",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("observable_key", String(600), primary_key=True),
+    Column("note", Text),
+    Column("added_by", String(300), nullable=False),
+    Column("added_at", BigInteger, nullable=False),
+)
+
+# Notices to a record's source: a lookup hit its data (R9), or new data links to it.
+source_notices = Table(
+    "source_notices",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("org_id", Integer, ForeignKey("orgs.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # hit | link
+    Column("record_id", String(300), nullable=False),
+    # The other side, only as far as the recipient may know it.
+    Column("other_record_id", String(300)),
+    Column("other_party", String(300)),
+    Column("observable", Text),
+    Column("detail", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("read_at", BigInteger),
+    # Link alerts are sent once per new link.
+    Column("dedupe_key", String(200), unique=True),
+    Index("ix_source_notices_org_created", "org_id", "created_at"),
+)
+
+# Fixed-window counters for rate limits (per principal, per observable type); in the database
+# so that every worker counts the same.
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("window_start", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+)
+
+# Keys of the per-partner Bloom filters; a new generation makes older filters useless.
+bloom_keys = Table(
+    "bloom_keys",
+    metadata,
+    Column("org_id", Integer, ForeignKey("orgs.id"), primary_key=True),
+    Column("generation", Integer, nullable=False),
+    Column("rotated_at", BigInteger, nullable=False),
+)

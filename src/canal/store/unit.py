@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import Connection
 
 from canal.clock import Clock
 from canal.model.audit import AuditEvent, LogEntry
-from canal.model.stix import to_micros
+from canal.model.stix import from_micros, to_micros
 from canal.store import audit as audit_store
 from canal.store.database import Database
 from canal.store.sequencer import SequenceHead, lock_head, save_head
@@ -28,6 +29,11 @@ class WriteUnit:
 
     def log(self, event: AuditEvent) -> None:
         self.events.append(event)
+
+    @property
+    def clock_now(self) -> datetime:
+        """The unit's time as a datetime (the same instant as `now`)."""
+        return from_micros(self.now)
 
     def next_date_added(self) -> int:
         return self.head.next_date_added(self.now)

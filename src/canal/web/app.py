@@ -6,8 +6,10 @@ from fastapi import FastAPI, Request
 
 from canal import __version__
 from canal.app import Services
-from canal.web import errors
-from canal.web.api import audit, me, objects, review
+from canal.web import errors, taxii
+from canal.web.api import assist as assist_api
+from canal.web.api import audit, handling, me, objects, review, search
+from canal.web.background import lifespan
 from canal.web.responses import JsonResponse
 
 
@@ -20,6 +22,7 @@ def create_app(services: Services) -> FastAPI:
             "token and sees only what the handling of each record opens to it."
         ),
         default_response_class=JsonResponse,
+        lifespan=lifespan(services),
     )
     app.state.services = services
     errors.install(app)
@@ -30,7 +33,11 @@ def create_app(services: Services) -> FastAPI:
         return JsonResponse({"status": "ok"})
 
     app.include_router(objects.router)
+    app.include_router(search.router)
+    app.include_router(handling.router)
     app.include_router(review.router)
     app.include_router(audit.router)
     app.include_router(me.router)
+    app.include_router(assist_api.router)
+    taxii.install(app)
     return app

@@ -21,6 +21,7 @@ from canal.errors import (
 )
 from canal.ingest.errors import SubmissionError
 from canal.store.errors import StoreUnavailable, WriteConflict
+from canal.web.taxii.errors import is_taxii, taxii_error
 
 log = logging.getLogger("canal.web")
 
@@ -44,7 +45,9 @@ def error_body(code: str, message: str, **details: object) -> bytes:
 
 
 def json_error(status: int, code: str, message: str, **details: object) -> Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="canal"'} if status == 401 else None
+    headers = (
+        {"WWW-Authenticate": 'Bearer realm="canal", Basic realm="canal"'} if status == 401 else None
+    )
     return Response(
         error_body(code, message, **details),
         status_code=status,
@@ -60,25 +63,32 @@ def status_of(exc: CanalError) -> int:
     return 400
 
 
+def _error(request: Request, status: int, code: str, message: str) -> Response:
+    # TAXII routes answer with TAXII's error resource; everything else with the REST shape.
+    if is_taxii(request):
+        return taxii_error(status, code, message)
+    return json_error(status, code, message)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(CanalError)
-    async def _canal_error(_request: Request, exc: CanalError) -> Response:
-        return json_error(status_of(exc), exc.code, str(exc))
+    async def _canal_error(request: Request, exc: CanalError) -> Response:
+        return _error(request, status_of(exc), exc.code, str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         problems = [
             f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}"
             for err in exc.errors()
         ]
-        return json_error(400, "invalid-input", "; ".join(problems) or "invalid request")
+        return _error(request, 400, "invalid-input", "; ".join(problems) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return json_error(exc.status_code, code, str(exc.detail))
+        return _error(request, exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> Response:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unexpected error", exc_info=exc)
-        return json_error(500, "internal", "canal failed to handle this request; it is logged")
+        return _error(request, 500, "internal", "canal failed to handle this request; it is logged")

@@ -279,6 +279,7 @@ def test_bare_domains_are_not_indicators_unless_defanged():
         ),
         (b"anything", "notes.txt", Format.TEXT),
         (b'{"something": "else"}', None, Format.STIX),
+        (bytes(range(256)) * 8, None, Format.STIX),  # binary: the JSON reader says what is wrong
     ],
 )
 def test_detect_format(data, name, expected):

@@ -93,8 +93,8 @@ def test_custom_objects_and_properties_are_kept():
         "type": "x-acme-ransom-note",
         "id": "x-acme-ransom-note--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
         "spec_version": "2.1",
-        "created": "2026-01-01T00:00:00Z",
-        "modified": "2026-01-01T00:00:00Z",
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
         "x_text": "pay up",
     }
     assert check_object(custom).obj is custom
@@ -135,3 +135,21 @@ def test_read_submission_shapes():
     ]:
         with pytest.raises(SubmissionError, match=needle):
             read_submission(junk)
+
+
+def test_absurd_nesting_is_a_rejection_not_a_crash():
+    deep: dict = {}
+    node = deep
+    for _ in range(400):
+        node["x_deeper"] = {}
+        node = node["x_deeper"]
+    with pytest.raises(ObjectRejected):
+        check_object(indicator(x_nest=deep))
+
+
+def test_an_empty_purpose_list_is_refused():
+    from canal.model.extension import defaults_from_extension  # noqa: PLC0415
+    from canal.model.handling import HandlingError  # noqa: PLC0415
+
+    with pytest.raises(HandlingError, match="purposes"):
+        defaults_from_extension({"purposes": []}, lambda name: 0)

@@ -14,6 +14,7 @@ from canal.ingest.errors import SubmissionError
 from canal.model.stix import format_micros, parse_timestamp, to_micros
 from canal.records.service import Seen, handling_json, present
 from canal.store.records import RecordQuery
+from canal.web.api.examples import LIST_EXAMPLE, OBJECT_EXAMPLE, SUBMIT_RESULT_EXAMPLE
 from canal.web.auth import services_of
 from canal.web.cursor import CursorCodec, binding_of
 from canal.web.deps import CallerDep, PurposeDep
@@ -71,7 +72,10 @@ async def read_limited(request: Request, limit: int) -> bytes:
         }
     },
     responses={
-        200: {"description": "Per-object results (some may be rejected)."},
+        200: {
+            "description": "Per-object results (some may be rejected).",
+            "content": {"application/json": {"example": SUBMIT_RESULT_EXAMPLE}},
+        },
         400: {"description": "The body is not JSON or not STIX."},
         413: {"description": "The body is larger than the server's limit."},
     },
@@ -154,6 +158,7 @@ def _item(seen: Seen, org_names: dict[int, str]) -> dict[str, Any]:
         "The latest version of each record the caller may see, oldest added first, filtered by "
         "type, source and added_after. `next` in the answer fetches the following page."
     ),
+    responses={200: {"content": {"application/json": {"example": LIST_EXAMPLE}}}},
 )
 def list_objects(
     request: Request,
@@ -186,7 +191,10 @@ def list_objects(
 @router.get(
     "/objects/{stix_id}",
     summary="One record with its handling and versions",
-    responses={404: {"description": "No such object, or none the caller may see."}},
+    responses={
+        200: {"content": {"application/json": {"example": OBJECT_EXAMPLE}}},
+        404: {"description": "No such object, or none the caller may see."},
+    },
 )
 def get_object(
     request: Request, caller: CallerDep, stix_id: str, purpose: PurposeDep = None

@@ -12,6 +12,12 @@ from canal.model.handling import Audience, HandlingError, Tlp
 from canal.model.stix import format_micros
 from canal.records.service import handling_json, present
 from canal.store.proposals import Proposal
+from canal.web.api.examples import (
+    PROPOSAL_ACCEPTED_EXAMPLE,
+    PROPOSALS_EXAMPLE,
+    QUARANTINE_EXAMPLE,
+    example,
+)
 from canal.web.auth import services_of
 from canal.web.deps import CallerDep
 from canal.web.responses import JsonResponse
@@ -19,7 +25,11 @@ from canal.web.responses import JsonResponse
 router = APIRouter(prefix="/api/v1", tags=["review"])
 
 
-@router.get("/quarantine", summary="Partner submissions waiting for the secretariat")
+@router.get(
+    "/quarantine",
+    summary="Partner submissions waiting for the secretariat",
+    responses=example(QUARANTINE_EXAMPLE),
+)
 def quarantine(request: Request, caller: CallerDep) -> JsonResponse:
     services = services_of(request)
     names = services.records.org_names()
@@ -42,6 +52,9 @@ def quarantine(request: Request, caller: CallerDep) -> JsonResponse:
 @router.post(
     "/quarantine/{stix_id}/release",
     summary="Release a partner submission as a secretariat product",
+    responses=example(
+        {"id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "released_versions": 1}
+    ),
 )
 def release(
     request: Request,
@@ -66,7 +79,13 @@ def release(
     return JsonResponse({"id": stix_id, "released_versions": count})
 
 
-@router.post("/quarantine/{stix_id}/reject", summary="Reject a partner submission, with a reason")
+@router.post(
+    "/quarantine/{stix_id}/reject",
+    summary="Reject a partner submission, with a reason",
+    responses=example(
+        {"id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "rejected_versions": 1}
+    ),
+)
 def reject(
     request: Request,
     caller: CallerDep,
@@ -89,20 +108,34 @@ def _proposal(p: Proposal, names: dict[int, str]) -> dict[str, Any]:
     }
 
 
-@router.get("/proposals", summary="Proposals to the caller's org, and those it made")
+@router.get(
+    "/proposals",
+    summary="Proposals to the caller's org, and those it made",
+    responses=example(PROPOSALS_EXAMPLE),
+)
 def proposals(request: Request, caller: CallerDep) -> JsonResponse:
     services = services_of(request)
     names = services.records.org_names()
     return JsonResponse({"items": [_proposal(p, names) for p in services.review.proposals(caller)]})
 
 
-@router.post("/proposals/{proposal_id}/accept", summary="Accept a proposal (source only)")
+@router.post(
+    "/proposals/{proposal_id}/accept",
+    summary="Accept a proposal (source only)",
+    description="The proposed object becomes the source's new version, under the handling of "
+    "its current version.",
+    responses=example(PROPOSAL_ACCEPTED_EXAMPLE),
+)
 def accept(request: Request, caller: CallerDep, proposal_id: int) -> JsonResponse:
     result = services_of(request).review.accept(caller, proposal_id)
     return JsonResponse(result.to_json())
 
 
-@router.post("/proposals/{proposal_id}/reject", summary="Reject a proposal (source only)")
+@router.post(
+    "/proposals/{proposal_id}/reject",
+    summary="Reject a proposal (source only)",
+    responses=example({"id": 7, "state": "rejected"}),
+)
 def reject_proposal(
     request: Request,
     caller: CallerDep,

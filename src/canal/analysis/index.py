@@ -1,0 +1,426 @@
+"""The observable index and the clusters, kept current as records are stored.
+
+Each normalised value is stored once (`observables`), with the records that carry it
+(`record_observables`); references between objects are kept beside (`record_refs`). Two records
+link when they share a value that is neither warninglisted nor a hub, or when one references
+the other. Clusters are the connected sets of linked records; ingest merges them as new links
+appear, in the same transaction as the records. `canal correlate` rebuilds them from scratch
+(and is the only way a cluster splits: a revoked or deleted record leaves its cluster whole
+until then).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
+
+from canal.analysis.observables import Observable, ObservableType, observables_of
+from canal.analysis.warninglists import LocalLists, Warninglists
+from canal.store.tables import (
+    cluster_members,
+    clusters,
+    local_lists,
+    observables,
+    record_observables,
+    record_refs,
+    records,
+)
+
+IN_CHUNK = 500
+
+#: References that say who made, marked or saw an object, not what it is about: they would
+#: link everything one producer or sensor ever reported.
+NOT_LINKS = frozenset(
+    {"created_by_ref", "object_marking_refs", "marking_ref", "sample_refs", "where_sighted_refs"}
+)
+
+#: Objects that are shared context rather than part of an offence: a country, an ATT&CK
+#: technique, a CVE, a common tool. Pointing at one links nothing.
+CONTEXT_TYPES = frozenset(
+    {
+        "location",
+        "attack-pattern",
+        "vulnerability",
+        "tool",
+        "course-of-action",
+        "marking-definition",
+        "extension-definition",
+        "language-content",
+    }
+)
+
+LOCAL_ALLOW = "local-allow"
+
+#: Values too common across unrelated crimes to link them by themselves (invoice.pdf.exe, a
+#: browser's user agent, a TLS library's JA3, a hosting provider's AS): searchable, and a hit
+#: in a lookup, but no link.
+WEAK_TYPES = frozenset(
+    {ObservableType.FILENAME, ObservableType.USER_AGENT, ObservableType.JA3, ObservableType.ASN}
+)
+WEAK_KINDS = frozenset(t.value for t in WEAK_TYPES)
+
+
+def references_of(obj: dict[str, Any]) -> set[str]:
+    """The STIX ids an object points at, through the properties that carry meaning."""
+    found: set[str] = set()
+    for key, value in obj.items():
+        if key in NOT_LINKS:
+            continue
+        if key.endswith("_ref") and isinstance(value, str):
+            found.add(value)
+        elif key.endswith("_refs") and isinstance(value, list):
+            found.update(v for v in value if isinstance(v, str))
+    found.discard(obj.get("id", ""))
+    return {ref for ref in found if ref.partition("--")[0] not in CONTEXT_TYPES}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """A record row just written, as the index needs it."""
+
+    pk: int
+    stix_id: str
+    date_added: int
+    source_org_id: int
+    obj: dict[str, Any]
+    is_latest: bool
+    revoked: bool
+
+
+class UnionFind:
+    """Disjoint sets over arbitrary hashable keys, with path halving and union by size."""
+
+    def __init__(self) -> None:
+        self.parent: dict[Any, Any] = {}
+        self.size: dict[Any, int] = {}
+
+    def find(self, key: Any) -> Any:
+        parent = self.parent
+        if key not in parent:
+            parent[key] = key
+            self.size[key] = 1
+            return key
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    def union(self, a: Any, b: Any) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+
+    def groups(self) -> dict[Any, list[Any]]:
+        out: dict[Any, list[Any]] = {}
+        for key in self.parent:
+            out.setdefault(self.find(key), []).append(key)
+        return out
+
+
+def read_local_lists(conn: Connection) -> LocalLists:
+    allow: set[str] = set()
+    deny: set[str] = set()
+    for kind, key in conn.execute(select(local_lists.c.kind, local_lists.c.observable_key)):
+        (allow if kind == "allow" else deny).add(key)
+    return LocalLists(allow=frozenset(allow), deny=frozenset(deny))
+
+
+class ObservableIndex:
+    """Maintains observables, references and clusters for records as they are written."""
+
+    def __init__(self, *, warninglists: Warninglists, hub_threshold: int) -> None:
+        self.warninglists = warninglists
+        self.hub_threshold = hub_threshold
+
+    # -- observables ---------------------------------------------------------------------
+
+    def observable_ids(
+        self, conn: Connection, wanted: Iterable[Observable], *, local: LocalLists | None = None
+    ) -> dict[Observable, tuple[int, str | None, int]]:
+        """(id, flag, records) of each observable, inserting the ones not yet known; new ones
+        are flagged against the warninglists and the local lists as they go in."""
+        wanted = list(dict.fromkeys(wanted))
+        found = self.find_observables(conn, wanted)
+        missing = [o for o in wanted if o not in found]
+        if missing:
+            if local is None:
+                local = read_local_lists(conn)
+            conn.execute(
+                insert(observables),
+                [
+                    {
+                        "kind": o.type.value,
+                        "value": o.value,
+                        "flag": self.warninglists.flag(o, local),
+                        "records": 0,
+                    }
+                    for o in missing
+                ],
+            )
+            found.update(self.find_observables(conn, missing))
+        return found
+
+    @staticmethod
+    def find_observables(
+        conn: Connection, wanted: Sequence[Observable]
+    ) -> dict[Observable, tuple[int, str | None, int]]:
+        out: dict[Observable, tuple[int, str | None, int]] = {}
+        by_key = {(o.type.value, o.value): o for o in wanted}
+        keys = list(by_key)
+        for start in range(0, len(keys), IN_CHUNK):
+            chunk = keys[start : start + IN_CHUNK]
+            rows = conn.execute(
+                select(
+                    observables.c.kind,
+                    observables.c.value,
+                    observables.c.id,
+                    observables.c.flag,
+                    observables.c.records,
+                ).where(tuple_(observables.c.kind, observables.c.value).in_(chunk))
+            )
+            for kind, value, oid, flag, count in rows:
+                out[by_key[kind, value]] = (oid, flag, count)
+        return out
+
+    def linkable(self, kind: str, flag: str | None, count: int) -> bool:
+        return flag is None and count <= self.hub_threshold and kind not in WEAK_KINDS
+
+    # -- the ingest hook -----------------------------------------------------------------
+
+    def index(self, conn: Connection, rows: Sequence[StoredRow], *, now: int) -> list[Link]:
+        """Index the rows just written and merge the clusters they link. Returns the new links
+        between a new record and one held before (for link alerts)."""
+        if not rows:
+            return []
+        per_row = {row.pk: observables_of(row.obj) for row in rows}
+        ids = self.observable_ids(conn, [o for found in per_row.values() for o in found])
+        ro_rows = [
+            {"observable_id": ids[o][0], "record_pk": pk}
+            for pk, found in per_row.items()
+            for o in found
+        ]
+        if ro_rows:
+            conn.execute(insert(record_observables), ro_rows)
+            counts: dict[int, int] = {}
+            for row in ro_rows:
+                counts[row["observable_id"]] = counts.get(row["observable_id"], 0) + 1
+            conn.execute(
+                update(observables)
+                .where(observables.c.id == bindparam("oid"))
+                .values(records=observables.c.records + bindparam("added")),
+                [{"oid": oid, "added": added} for oid, added in counts.items()],
+            )
+        refs = {row.pk: references_of(row.obj) for row in rows}
+        ref_rows = [
+            {"record_pk": pk, "target_id": t} for pk, targets in refs.items() for t in targets
+        ]
+        if ref_rows:
+            conn.execute(insert(record_refs), ref_rows)
+        self._forget_demoted(conn, [row.stix_id for row in rows])
+        live = [row for row in rows if row.is_latest and not row.revoked]
+        if not live:
+            return []
+        linkable_ids = {
+            ids[o][0]
+            for row in live
+            for o in per_row[row.pk]
+            if self.linkable(o.type.value, ids[o][1], ids[o][2] + 1)
+        }
+        return self._merge(conn, live, linkable_ids, refs, now=now)
+
+    @staticmethod
+    def _forget_demoted(conn: Connection, stix_ids: Sequence[str]) -> None:
+        """Rows that stopped being the latest version leave their cluster."""
+        unique = list(dict.fromkeys(stix_ids))
+        for start in range(0, len(unique), IN_CHUNK):
+            chunk = unique[start : start + IN_CHUNK]
+            stale = select(records.c.pk).where(
+                and_(records.c.stix_id.in_(chunk), records.c.is_latest.is_(False))
+            )
+            conn.execute(delete(cluster_members).where(cluster_members.c.record_pk.in_(stale)))
+
+    def _merge(
+        self,
+        conn: Connection,
+        live: Sequence[StoredRow],
+        linkable_ids: set[int],
+        refs: dict[int, set[str]],
+        *,
+        now: int,
+    ) -> list[Link]:
+        uf = UnionFind()
+        new_pks = {row.pk for row in live}
+        links: list[Link] = []
+        # Records sharing a linkable value with the new ones.
+        by_value: dict[int, list[int]] = {}
+        ids = sorted(linkable_ids)
+        for start in range(0, len(ids), IN_CHUNK):
+            chunk = ids[start : start + IN_CHUNK]
+            for oid, pk in conn.execute(
+                select(record_observables.c.observable_id, record_observables.c.record_pk)
+                .join(records, records.c.pk == record_observables.c.record_pk)
+                .where(
+                    record_observables.c.observable_id.in_(chunk),
+                    records.c.is_latest.is_(True),
+                    records.c.revoked.is_(False),
+                )
+            ):
+                by_value.setdefault(oid, []).append(pk)
+        for oid, pks in by_value.items():
+            first = pks[0]
+            for pk in pks[1:]:
+                uf.union(first, pk)
+            fresh = [pk for pk in pks if pk in new_pks]
+            held = [pk for pk in pks if pk not in new_pks]
+            links.extend(Link(new, old, oid) for new in fresh for old in held)
+        # References, both ways: what the new records point at, and what points at them.
+        pointing: dict[str, list[int]] = {}
+        for row in live:
+            for target in refs.get(row.pk, ()):
+                pointing.setdefault(target, []).append(row.pk)
+        targets = sorted(pointing)
+        by_id = {row.stix_id: row.pk for row in live}
+        for start in range(0, len(targets), IN_CHUNK):
+            wanted_ids = targets[start : start + IN_CHUNK]
+            for pk, stix_id in conn.execute(
+                select(records.c.pk, records.c.stix_id).where(
+                    records.c.stix_id.in_(wanted_ids),
+                    records.c.is_latest.is_(True),
+                    records.c.revoked.is_(False),
+                )
+            ):
+                for source_pk in pointing[stix_id]:
+                    uf.union(source_pk, pk)
+                    if pk not in new_pks:
+                        links.append(Link(source_pk, pk, None))
+        own_ids = sorted(by_id)
+        for start in range(0, len(own_ids), IN_CHUNK):
+            own_chunk = own_ids[start : start + IN_CHUNK]
+            for pk, target in conn.execute(
+                select(record_refs.c.record_pk, record_refs.c.target_id)
+                .join(records, records.c.pk == record_refs.c.record_pk)
+                .where(
+                    record_refs.c.target_id.in_(own_chunk),
+                    records.c.is_latest.is_(True),
+                    records.c.revoked.is_(False),
+                )
+            ):
+                uf.union(pk, by_id[target])
+                if pk not in new_pks:
+                    links.append(Link(by_id[target], pk, None))
+        self._apply(conn, uf, now=now)
+        return links
+
+    def _apply(self, conn: Connection, uf: UnionFind, *, now: int) -> None:
+        """Write the merged groups: each joins the oldest cluster among its members' (by first
+        member added), or starts one anchored on its earliest record. Set-based: a handful of
+        statements per chunk, whatever the number of groups."""
+        linked = [members for members in uf.groups().values() if len(members) > 1]
+        if not linked:
+            return
+        involved = [pk for members in linked for pk in members]
+        current: dict[int, str] = {}
+        info: dict[int, tuple[str, int]] = {}
+        for start in range(0, len(involved), IN_CHUNK):
+            chunk = involved[start : start + IN_CHUNK]
+            current.update(
+                conn.execute(
+                    select(cluster_members.c.record_pk, cluster_members.c.cluster_id).where(
+                        cluster_members.c.record_pk.in_(chunk)
+                    )
+                ).all()
+            )
+            for pk, stix_id, added in conn.execute(
+                select(records.c.pk, records.c.stix_id, records.c.date_added).where(
+                    records.c.pk.in_(chunk)
+                )
+            ):
+                info[pk] = (stix_id, added)
+        # Records already in a cluster bring the whole cluster along: two groups touching the
+        # same cluster are one group.
+        for pk, cid in current.items():
+            uf.union(pk, ("cluster", cid))
+        groups = [
+            [key for key in members if isinstance(key, int)] for members in uf.groups().values()
+        ]
+        groups = [members for members in groups if len(members) > 1]
+        known = sorted(set(current.values()))
+        firsts: dict[str, int] = {}
+        for start in range(0, len(known), IN_CHUNK):
+            firsts.update(
+                conn.execute(
+                    select(clusters.c.id, clusters.c.first_added).where(
+                        clusters.c.id.in_(known[start : start + IN_CHUNK])
+                    )
+                ).all()
+            )
+        new_clusters: dict[str, int] = {}
+        relabel: dict[str, str] = {}
+        fresh: list[dict[str, object]] = []
+        touched: set[str] = set()
+        for members in groups:
+            existing = {current[pk] for pk in members if pk in current}
+            earliest = min(members, key=lambda pk: info[pk][1])
+            candidates = [(info[earliest][1], info[earliest][0])]
+            candidates += [(firsts[cid], cid) for cid in existing if cid in firsts]
+            first_added, target = min(candidates)
+            if target not in firsts:
+                new_clusters[target] = first_added
+                firsts[target] = first_added
+            for cid in existing - {target}:
+                relabel[cid] = target
+            fresh.extend(
+                {"record_pk": pk, "cluster_id": target} for pk in members if pk not in current
+            )
+            touched.add(target)
+        if new_clusters:
+            conn.execute(
+                insert(clusters),
+                [
+                    {"id": cid, "first_added": first, "size": 0, "updated_at": now}
+                    for cid, first in new_clusters.items()
+                ],
+            )
+        if relabel:
+            conn.execute(
+                update(cluster_members)
+                .where(cluster_members.c.cluster_id == bindparam("old"))
+                .values(cluster_id=bindparam("new")),
+                [{"old": old, "new": new} for old, new in relabel.items()],
+            )
+            conn.execute(delete(clusters).where(clusters.c.id.in_(list(relabel))))
+        if fresh:
+            conn.execute(insert(cluster_members), fresh)
+        targets = sorted(touched - set(relabel))
+        sizes: dict[str, int] = {}
+        for start in range(0, len(targets), IN_CHUNK):
+            sizes.update(
+                conn.execute(
+                    select(cluster_members.c.cluster_id, func.count())
+                    .where(cluster_members.c.cluster_id.in_(targets[start : start + IN_CHUNK]))
+                    .group_by(cluster_members.c.cluster_id)
+                ).all()
+            )
+        if sizes:
+            conn.execute(
+                update(clusters)
+                .where(clusters.c.id == bindparam("cid"))
+                .values(size=bindparam("size"), updated_at=now),
+                [{"cid": cid, "size": size} for cid, size in sizes.items()],
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A new record linked to one held before: through a shared value, or a reference."""
+
+    new_pk: int
+    old_pk: int
+    observable_id: int | None

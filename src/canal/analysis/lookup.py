@@ -1,0 +1,338 @@
+"""Hit/no-hit (R9-R12): is this value in anyone's data, and whom to ask.
+
+Each value is normalised per type (given, or guessed), then matched against the index. The
+answer per value is one of: no hit; hit, with the records the asker may read; or "restricted":
+a hit on records the asker may not read, naming only whom to contact. A record whose source
+denied the asker counts as absent: no trace of it in the answer. A value on a warninglist is no
+hit (the answer says which list). Every lookup is in the processing log; every hit notifies the
+records' sources; rate limits per principal and per type stop enumeration, and going past them
+is logged as a security incident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sqlalchemy import and_, insert, select
+
+from canal.analysis.index import IN_CHUNK, ObservableIndex
+from canal.analysis.observables import (
+    NormaliseError,
+    Observable,
+    ObservableType,
+    guess_type,
+    normalise,
+)
+from canal.clock import Clock
+from canal.errors import CanalError, InvalidInput
+from canal.model.audit import AuditEvent, EventTag
+from canal.model.handling import Purpose, Tlp
+from canal.model.org import OrgKind, Principal, Role
+from canal.model.record import Record
+from canal.policy import HitAnswer, Policy
+from canal.records.service import RecordService
+from canal.store.database import Database
+from canal.store.orgs import list_orgs
+from canal.store.rate import RateLimited, take
+from canal.store.tables import record_observables, records, source_notices
+from canal.store.unit import WriteUnit, write_unit
+
+
+class Outcome(StrEnum):
+    NO_HIT = "no-hit"
+    HIT = "hit"
+    RESTRICTED = "restricted"
+    INVALID = "invalid"
+
+
+@dataclass
+class LookupAnswer:
+    value: str
+    type: str | None = None
+    normalised: str | None = None
+    outcome: Outcome = Outcome.NO_HIT
+    records: list[str] = field(default_factory=list)
+    contacts: list[str] = field(default_factory=list)
+    flag: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"value": self.value, "result": self.outcome.value}
+        if self.type:
+            out["type"] = self.type
+        if self.normalised is not None:
+            out["normalised"] = self.normalised
+        if self.records:
+            out["records"] = self.records
+        if self.contacts:
+            out["contact"] = self.contacts
+        if self.flag:
+            out["flag"] = self.flag
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class LookupItem:
+    value: str
+    type: str | None = None
+
+
+class TooManyLookups(CanalError):
+    """The caller went past its lookup rate; `retry_after` seconds until the window resets."""
+
+    code = "rate-limited"
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"too many lookups ({what}); retry in {retry_after} s")
+
+
+@dataclass(frozen=True, slots=True)
+class LookupLimits:
+    batch: int
+    per_minute: int
+    per_type_per_minute: int
+
+
+#: Those who are not rate-limited: the local administrator only.
+UNLIMITED = frozenset({Role.ADMIN})
+
+
+class LookupService:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        clock: Clock,
+        policy: Policy,
+        records: RecordService,
+        index: ObservableIndex,
+        limits: LookupLimits,
+        secret_key: str,
+    ) -> None:
+        self.database = database
+        self.clock = clock
+        self.policy = policy
+        self.records = records
+        self.index = index
+        self.limits = limits
+        self.reader = records.reader
+        self._blind_key = hashlib.sha256(b"canal-blind:" + secret_key.encode()).digest()
+
+    # -- blind tokens ---------------------------------------------------------------------
+
+    def token(self, observable: Observable) -> str:
+        """The keyed hash of a normalised value under the hub's key (R10)."""
+        return hmac.new(self._blind_key, observable.key.encode(), hashlib.sha256).hexdigest()
+
+    # -- the lookup ------------------------------------------------------------------------
+
+    def prepare(
+        self, items: Sequence[LookupItem]
+    ) -> tuple[list[LookupAnswer], dict[Observable, list[int]]]:
+        answers: list[LookupAnswer] = []
+        wanted: dict[Observable, list[int]] = {}
+        for i, item in enumerate(items):
+            answer = LookupAnswer(value=item.value, type=item.type)
+            answers.append(answer)
+            kind_text = item.type or (guess_type(item.value) or "")
+            if not kind_text:
+                answer.outcome = Outcome.INVALID
+                answer.error = "cannot tell the type of this value; give one"
+                continue
+            try:
+                kind = ObservableType(kind_text)
+                value = normalise(kind, item.value)
+            except ValueError as exc:
+                answer.outcome = Outcome.INVALID
+                answer.error = (
+                    str(exc) if isinstance(exc, NormaliseError) else f"unknown type {kind_text!r}"
+                )
+                continue
+            answer.type = kind.value
+            answer.normalised = value
+            wanted.setdefault(Observable(kind, value), []).append(i)
+        return answers, wanted
+
+    def lookup(
+        self,
+        principal: Principal,
+        items: Sequence[LookupItem],
+        *,
+        purpose: Purpose | None = None,
+    ) -> list[LookupAnswer]:
+        if len(items) > self.limits.batch:
+            raise InvalidInput(
+                "values", f"{len(items)} values in one batch; the limit is {self.limits.batch}"
+            )
+        purpose = self.records.purpose_of(principal, purpose)
+        answers, wanted = self.prepare(items)
+        self._charge(principal, answers)
+        now = self.clock.now()
+        with self.database.read() as conn:
+            found = self.index.find_observables(conn, list(wanted))
+            flagged = {o: flag for o, (_, flag, _) in found.items() if flag}
+            live_ids = {found[o][0]: o for o in found if o not in flagged}
+            carriers: dict[int, list[int]] = {}
+            oids = list(live_ids)
+            for start in range(0, len(oids), IN_CHUNK):
+                chunk = oids[start : start + IN_CHUNK]
+                for oid, pk in conn.execute(
+                    select(record_observables.c.observable_id, record_observables.c.record_pk)
+                    .join(records, records.c.pk == record_observables.c.record_pk)
+                    .where(
+                        and_(
+                            record_observables.c.observable_id.in_(chunk),
+                            records.c.is_latest.is_(True),
+                            records.c.revoked.is_(False),
+                        )
+                    )
+                ):
+                    carriers.setdefault(oid, []).append(pk)
+            by_pk = {
+                r.pk: r
+                for r in self.reader.by_pks(conn, [pk for pks in carriers.values() for pk in pks])
+            }
+        orgs = self._orgs()
+        notices: list[dict[str, object]] = []
+        logged: list[str] = []
+        for observable, positions in wanted.items():
+            flag = flagged.get(observable)
+            hits: list[str] = []
+            contacts: set[str] = set()
+            oid = found.get(observable, (None,))[0]
+            for pk in carriers.get(oid, []) if oid is not None else []:
+                record = by_pk[pk]
+                answer = self.policy.hit_answer(principal, record, purpose=purpose, now=now)
+                if answer is HitAnswer.NONE:
+                    continue
+                if answer is HitAnswer.HIT:
+                    hits.append(record.stix_id)
+                else:
+                    contacts.add(self._contact(record, orgs))
+                logged.append(record.stix_id)
+                if record.handling.source_org_id != principal.org.id:
+                    notices.append(self._notice(principal, record, observable, answer))
+            for i in positions:
+                a = answers[i]
+                a.flag = flag
+                if flag:
+                    continue
+                if hits:
+                    a.outcome = Outcome.HIT
+                    a.records = sorted(set(hits))
+                elif contacts:
+                    a.outcome = Outcome.RESTRICTED
+                a.contacts = sorted(contacts)
+        self._record(principal, purpose, answers, logged, notices)
+        return answers
+
+    @staticmethod
+    def _contact(record: Record, orgs: dict[int, tuple[str, OrgKind]]) -> str:
+        """Whom a restricted hit names: the source NCB, except where the source is a partner
+        (the secretariat answers for partner data) or the record is for named recipients only
+        (TLP:AMBER+STRICT and RED: the secretariat relays the request to the source)."""
+        name, kind = orgs.get(record.handling.source_org_id, ("", OrgKind.MEMBER))
+        if kind is OrgKind.PARTNER or record.handling.tlp in {Tlp.AMBER_STRICT, Tlp.RED}:
+            return next(
+                (n for n, k in orgs.values() if k is OrgKind.SECRETARIAT), "the secretariat"
+            )
+        return name
+
+    def _orgs(self) -> dict[int, tuple[str, OrgKind]]:
+        with self.database.read() as conn:
+            return {o.id: (o.name, o.kind) for o in list_orgs(conn)}
+
+    @staticmethod
+    def _notice(
+        principal: Principal, record: Record, observable: Observable, answer: HitAnswer
+    ) -> dict[str, object]:
+        return {
+            "org_id": record.handling.source_org_id,
+            "kind": "hit",
+            "record_id": record.stix_id,
+            "other_record_id": None,
+            "other_party": principal.org.name,
+            "observable": observable.key,
+            "detail": "the asker could read it" if answer is HitAnswer.HIT else "restricted hit",
+        }
+
+    def _charge(self, principal: Principal, answers: Sequence[LookupAnswer]) -> None:
+        if principal.role in UNLIMITED:
+            return
+        per_type: dict[str, int] = {}
+        for a in answers:
+            per_type[a.type or "unknown"] = per_type.get(a.type or "unknown", 0) + 1
+        who = f"{principal.org.id}:{principal.token_id or principal.name}"
+        try:
+            with write_unit(self.database, self.clock) as unit:
+                take(unit.conn, f"lookup:{who}", len(answers), self.limits.per_minute, now=unit.now)
+                for kind, n in per_type.items():
+                    take(
+                        unit.conn,
+                        f"lookup:{who}:{kind}",
+                        n,
+                        self.limits.per_type_per_minute,
+                        now=unit.now,
+                    )
+        except RateLimited as exc:
+            with write_unit(self.database, self.clock) as unit:
+                unit.log(
+                    AuditEvent(
+                        action=EventTag.SECURITY_RATE_LIMIT,
+                        actor=principal.label,
+                        org_id=principal.org.id or None,
+                        summary={"what": exc.key.split(":", 2)[-1], "values": len(answers)},
+                    )
+                )
+            raise TooManyLookups(exc.what, exc.retry_after) from None
+
+    def _record(
+        self,
+        principal: Principal,
+        purpose: Purpose,
+        answers: Sequence[LookupAnswer],
+        hit_ids: Sequence[str],
+        notices: Sequence[dict[str, object]],
+    ) -> None:
+        summary = {
+            "values": len(answers),
+            "hits": sum(1 for a in answers if a.outcome is Outcome.HIT),
+            "restricted": sum(1 for a in answers if a.outcome is Outcome.RESTRICTED),
+        }
+        with write_unit(self.database, self.clock) as unit:
+            unit.log(
+                AuditEvent(
+                    action=EventTag.LOOKUP,
+                    actor=principal.label,
+                    org_id=principal.org.id or None,
+                    purpose=purpose.value,
+                    summary=summary,
+                    subjects=tuple(dict.fromkeys(hit_ids)),
+                )
+            )
+            add_notices(unit, notices)
+
+
+def add_notices(unit: WriteUnit, notices: Sequence[dict[str, object]]) -> None:
+    if notices:
+        unit.conn.execute(insert(source_notices), [{**n, "created_at": unit.now} for n in notices])
+
+
+def notices_for(
+    database: Database, principal: Principal, *, limit: int = 100
+) -> list[dict[str, object]]:
+    with database.read() as conn:
+        rows = conn.execute(
+            select(source_notices)
+            .where(source_notices.c.org_id == principal.org.id)
+            .order_by(source_notices.c.id.desc())
+            .limit(limit)
+        ).all()
+    return [dict(row._mapping) for row in rows]  # noqa: SLF001 - SQLAlchemy's API

@@ -1,0 +1,46 @@
+"""Work the server does on its own: the 24/7 network's deadline sweep and notification delivery.
+
+Every worker runs it; the sweep claims each step in the database, so several workers (or a
+`canal requests sweep` from cron) never take the same step twice, and no state lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+
+from canal.app import Services
+
+log = logging.getLogger("canal.web")
+
+
+async def sweep_forever(services: Services, interval: float) -> None:
+    while True:
+        try:
+            report = await asyncio.to_thread(services.assist.sweep)
+            if any(report.to_json().values()):
+                log.info("24/7 sweep: %s", report.to_json())
+        except Exception:
+            # A failed sweep is retried at the next tick; the loop must not die.
+            log.exception("24/7 sweep failed")
+        await asyncio.sleep(interval)
+
+
+def lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def run(_app: FastAPI) -> AsyncIterator[None]:
+        interval = services.settings.assist_sweep_seconds
+        task = asyncio.create_task(sweep_forever(services, interval)) if interval > 0 else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    return run
