@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from canal.accounts.service import AccountService
 from canal.analysis.alerts import IndexHook
+from canal.analysis.blind import hub_scalar
+from canal.analysis.bloom_service import BloomService
 from canal.analysis.clusters import ClusterService
 from canal.analysis.correlate import Correlator
 from canal.analysis.index import ObservableIndex
+from canal.analysis.local_lists import LocalListService
 from canal.analysis.lookup import LookupLimits, LookupService
 from canal.analysis.warninglists import Warninglists
 from canal.assist.package import PackageService
@@ -51,6 +54,8 @@ class Services:
     correlator: Correlator
     clusters: ClusterService
     lookups: LookupService
+    bloom: BloomService
+    local_lists: LocalListService
 
     def close(self) -> None:
         self.database.dispose()
@@ -62,7 +67,11 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
     handlings = HandlingStore()
     policy = Policy()
     records = RecordService(database=database, handlings=handlings, policy=policy, clock=clock)
-    index = ObservableIndex(warninglists=Warninglists(), hub_threshold=settings.hub_threshold)
+    index = ObservableIndex(
+        warninglists=Warninglists(),
+        hub_threshold=settings.hub_threshold,
+        blind_secret=hub_scalar(settings.secret_key),
+    )
     ingest = IngestService(
         database=database,
         clock=clock,
@@ -121,6 +130,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
                 per_minute=settings.lookup_per_minute,
                 per_type_per_minute=settings.lookup_per_type_per_minute,
             ),
-            secret_key=settings.secret_key,
         ),
+        local_lists=LocalListService(database=database, clock=clock, index=index),
+        bloom=BloomService(clock=clock, records=records, secret_key=settings.secret_key),
     )

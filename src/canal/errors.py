@@ -59,3 +59,13 @@ class Unauthenticated(CanalError):
     """No principal could be established (no token, an unknown, expired or revoked token)."""
 
     code = "unauthenticated"
+
+
+class TooMany(CanalError):
+    """The caller went past a rate limit; it may try again after `retry_after` seconds."""
+
+    code = "rate-limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -12,7 +12,9 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+import assist_probes
 from canal.accounts.service import LOCAL_ADMIN
+from canal.exchange.taxii import COLLECTIONS
 from canal.model.extension import CANAL_EXTENSION_ID
 from canal.model.handling import Tlp
 from canal.model.org import OrgKind, Role
@@ -195,6 +197,84 @@ def probe_audit_verify(w, client, hidden):
     _no_trace(client.get("/api/v1/audit/verify"), hidden, w.markers)
 
 
+def probe_search(w, client, hidden):
+    _no_trace(client.get("/api/v1/search?limit=1000"), hidden, w.markers)
+    for stix_id in hidden:
+        for query in (
+            f"value={w.markers[stix_id]}",
+            f"text={w.markers[stix_id]}",
+            f"value={stix_id}",
+        ):
+            _no_trace(client.get(f"/api/v1/search?{query}&all_versions=true"), hidden, w.markers)
+
+
+def probe_handling_update(w, client, hidden):
+    for stix_id in hidden:
+        _same_as_absent(
+            client, "/api/v1/objects/{id}/handling", stix_id, method="PATCH", json={"tlp": "clear"}
+        )
+
+
+TAXII_ROOT = "/taxii2/canal/"
+COLLECTION_PATHS = [f"{TAXII_ROOT}collections/{c.id}/" for c in COLLECTIONS]
+
+
+def probe_taxii_static(w, client, hidden):
+    for path in ("/taxii2/", TAXII_ROOT, f"{TAXII_ROOT}collections/", *COLLECTION_PATHS):
+        _no_trace(client.get(path), hidden, w.markers)
+
+
+def probe_taxii_status(w, client, hidden):
+    _no_trace(
+        client.get(f"{TAXII_ROOT}status/00000000-0000-4000-8000-000000000000/"), hidden, w.markers
+    )
+
+
+def probe_taxii_listing(w, client, hidden):
+    ids = ",".join(hidden)
+    for base in COLLECTION_PATHS:
+        for endpoint in ("objects/", "manifest/"):
+            for query in (
+                "",
+                "?match[version]=all",
+                "?match[version]=first,last",
+                f"?match[id]={ids}",
+            ):
+                _no_trace(client.get(base + endpoint + query), hidden, w.markers)
+
+
+def probe_taxii_object(w, client, hidden):
+    for base in COLLECTION_PATHS:
+        for stix_id in hidden:
+            _same_as_absent(client, base + "objects/{id}/", stix_id)
+            _same_as_absent(client, base + "objects/{id}/?match[version]=all", stix_id)
+            _same_as_absent(client, base + "objects/{id}/versions/", stix_id)
+
+
+def probe_taxii_delete(w, client, hidden):
+    for base in COLLECTION_PATHS:
+        for stix_id in hidden:
+            _same_as_absent(client, base + "objects/{id}/", stix_id, method="DELETE")
+
+
+def probe_taxii_add(w, client, hidden):
+    envelope = {"objects": [indicator(id=stix_id, name="probe") for stix_id in hidden]}
+    headers = {"Content-Type": "application/taxii+json;version=2.1"}
+    for base in COLLECTION_PATHS:
+        response = client.post(base + "objects/", content=orjson.dumps(envelope), headers=headers)
+        assert response.status_code in {202, 403, 404}, response.text
+        me = client.get("/api/v1/me").json()["org"]
+        for detail in response.json().get("successes", []):
+            # Stored as the caller's own, as if no one held the id; a duplicate can only be of
+            # the copy the caller itself stored a moment ago.
+            if detail["message"] != "created":
+                own = client.get(f"/api/v1/objects/{detail['id']}").json()
+                assert own["handling"]["source"] == me, detail
+
+
+SUBMITTING = {"probe_submit", "probe_taxii_add"}
+
+
 def probe_static(path):
     def probe(w, client, hidden):
         _no_trace(client.get(path), hidden, w.markers)
@@ -206,6 +286,23 @@ PROBES: dict[tuple[str, str], Callable] = {
     ("GET", "/api/v1/objects"): probe_list,
     ("POST", "/api/v1/objects"): probe_submit,
     ("GET", "/api/v1/objects/{stix_id}"): probe_get,
+    ("GET", "/api/v1/search"): probe_search,
+    ("PATCH", "/api/v1/objects/{stix_id}/handling"): probe_handling_update,
+    ("GET", "/taxii2/"): probe_taxii_static,
+    ("GET", "/taxii2/canal/"): probe_taxii_static,
+    ("GET", "/taxii2/canal/status/{status_id}/"): probe_taxii_status,
+    ("GET", "/taxii2/canal/collections/"): probe_taxii_static,
+    ("GET", "/taxii2/canal/collections/{collection_id}/"): probe_taxii_static,
+    ("GET", "/taxii2/canal/collections/{collection_id}/manifest/"): probe_taxii_listing,
+    ("GET", "/taxii2/canal/collections/{collection_id}/objects/"): probe_taxii_listing,
+    ("POST", "/taxii2/canal/collections/{collection_id}/objects/"): probe_taxii_add,
+    ("GET", "/taxii2/canal/collections/{collection_id}/objects/{object_id}/"): probe_taxii_object,
+    ("DELETE", "/taxii2/canal/collections/{collection_id}/objects/{object_id}/"): (
+        probe_taxii_delete
+    ),
+    ("GET", "/taxii2/canal/collections/{collection_id}/objects/{object_id}/versions/"): (
+        probe_taxii_object
+    ),
     ("GET", "/api/v1/quarantine"): probe_quarantine,
     ("POST", "/api/v1/quarantine/{stix_id}/release"): probe_release,
     ("POST", "/api/v1/quarantine/{stix_id}/reject"): probe_reject,
@@ -223,6 +320,13 @@ PROBES: dict[tuple[str, str], Callable] = {
 }
 
 
+PROBES.update(assist_probes.PROBES)
+
+
+def test_the_24_7_probes_can_fail(world):
+    assist_probes.check_probes_can_fail(world)
+
+
 def test_every_route_has_a_probe(services):
     served = set(app_routes(create_app(services)))
     assert served - set(PROBES) == set(), "routes without a leak probe"
@@ -234,7 +338,7 @@ def test_no_route_leaks_a_restricted_record(world, org_name, role):
     client = world.clients[org_name, role]
     hidden = world.hidden[org_name, role]
     # Submitting stores the caller's own objects under the probed ids: it goes last.
-    for probe in sorted(dict.fromkeys(PROBES.values()), key=lambda p: p is probe_submit):
+    for probe in sorted(dict.fromkeys(PROBES.values()), key=lambda p: p.__name__ in SUBMITTING):
         probe(world, client, hidden)
 
 
@@ -270,11 +374,18 @@ def test_denied_country_gets_byte_identical_answers(world):
     from canal.store.tables import audit_subjects, records  # noqa: PLC0415
 
     rome = world.clients["NCB Rome", Role.MEMBER]
+    le = f"/taxii2/canal/collections/{COLLECTIONS[0].id}/"
     urls = [
         f"/api/v1/objects/{world.paris_id}",
         "/api/v1/objects",
         "/api/v1/objects?limit=1",
         f"/api/v1/audit/log?record={world.paris_id}",
+        "/api/v1/search?value=MARK",
+        le + "objects/",
+        le + "objects/?limit=1",
+        le + "manifest/?match[version]=all",
+        le + f"objects/{world.paris_id}/",
+        le + f"objects/{world.paris_id}/versions/",
     ]
     before = [rome.get(url) for url in urls]
     with world.services.database.write() as conn:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
 
+from canal.analysis.blind import hub_token
 from canal.analysis.observables import Observable, ObservableType, observables_of
 from canal.analysis.warninglists import LocalLists, Warninglists
 from canal.store.tables import (
@@ -135,9 +136,12 @@ def read_local_lists(conn: Connection) -> LocalLists:
 class ObservableIndex:
     """Maintains observables, references and clusters for records as they are written."""
 
-    def __init__(self, *, warninglists: Warninglists, hub_threshold: int) -> None:
+    def __init__(
+        self, *, warninglists: Warninglists, hub_threshold: int, blind_secret: bytes
+    ) -> None:
         self.warninglists = warninglists
         self.hub_threshold = hub_threshold
+        self.blind_secret = blind_secret
 
     # -- observables ---------------------------------------------------------------------
 
@@ -160,6 +164,7 @@ class ObservableIndex:
                         "value": o.value,
                         "flag": self.warninglists.flag(o, local),
                         "records": 0,
+                        "blind": hub_token(self.blind_secret, o.key),
                     }
                     for o in missing
                 ],

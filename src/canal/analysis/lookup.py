@@ -11,14 +11,13 @@ is logged as a security incident.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sqlalchemy import and_, insert, select
 
+from canal.analysis.blind import blind, evaluate, finalize
 from canal.analysis.index import IN_CHUNK, ObservableIndex
 from canal.analysis.observables import (
     NormaliseError,
@@ -28,7 +27,7 @@ from canal.analysis.observables import (
     normalise,
 )
 from canal.clock import Clock
-from canal.errors import CanalError, InvalidInput
+from canal.errors import InvalidInput, TooMany
 from canal.model.audit import AuditEvent, EventTag
 from canal.model.handling import Purpose, Tlp
 from canal.model.org import OrgKind, Principal, Role
@@ -38,7 +37,7 @@ from canal.records.service import RecordService
 from canal.store.database import Database
 from canal.store.orgs import list_orgs
 from canal.store.rate import RateLimited, take
-from canal.store.tables import record_observables, records, source_notices
+from canal.store.tables import observables, record_observables, records, source_notices
 from canal.store.unit import WriteUnit, write_unit
 
 
@@ -83,14 +82,11 @@ class LookupItem:
     type: str | None = None
 
 
-class TooManyLookups(CanalError):
+class TooManyLookups(TooMany):
     """The caller went past its lookup rate; `retry_after` seconds until the window resets."""
 
-    code = "rate-limited"
-
     def __init__(self, what: str, retry_after: int) -> None:
-        self.retry_after = retry_after
-        super().__init__(f"too many lookups ({what}); retry in {retry_after} s")
+        super().__init__(f"too many lookups ({what}); retry in {retry_after} s", retry_after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +110,6 @@ class LookupService:
         records: RecordService,
         index: ObservableIndex,
         limits: LookupLimits,
-        secret_key: str,
     ) -> None:
         self.database = database
         self.clock = clock
@@ -123,13 +118,88 @@ class LookupService:
         self.index = index
         self.limits = limits
         self.reader = records.reader
-        self._blind_key = hashlib.sha256(b"canal-blind:" + secret_key.encode()).digest()
 
-    # -- blind tokens ---------------------------------------------------------------------
+    # -- blind lookups (R10) --------------------------------------------------------------
 
-    def token(self, observable: Observable) -> str:
-        """The keyed hash of a normalised value under the hub's key (R10)."""
-        return hmac.new(self._blind_key, observable.key.encode(), hashlib.sha256).hexdigest()
+    def evaluate(self, principal: Principal, elements: Sequence[str]) -> list[str]:
+        """The hub's half of the oblivious PRF: each blinded element times the hub's key.
+        Counted against the same rate limit as lookups: every token costs one evaluation."""
+        if len(elements) > self.limits.batch:
+            raise InvalidInput(
+                "elements", f"{len(elements)} in one batch; the limit is {self.limits.batch}"
+            )
+        points: list[bytes] = []
+        for i, element in enumerate(elements):
+            try:
+                points.append(bytes.fromhex(element))
+            except ValueError:
+                raise InvalidInput(f"elements[{i}]", "not hexadecimal") from None
+        self._charge(principal, [LookupAnswer(value="", type="blind")] * len(points))
+        out: list[str] = []
+        for i, point in enumerate(points):
+            try:
+                out.append(evaluate(self.index.blind_secret, point).hex())
+            except ValueError as exc:
+                raise InvalidInput(f"elements[{i}]", str(exc)) from None
+        return out
+
+    def lookup_blind(
+        self, principal: Principal, items: Sequence[LookupItem], *, purpose: Purpose | None = None
+    ) -> list[LookupAnswer]:
+        """Both halves of a blind lookup in one process (the CLI's --blind): the asker's side
+        blinds and unblinds, the hub's side evaluates and matches, and the values themselves
+        never reach the matching."""
+        answers, wanted = self.prepare(items)
+        keyed = [(observable.key, *blind(observable.key)) for observable in wanted]
+        evaluated = (
+            self.evaluate(principal, [point.hex() for _, _, point in keyed]) if keyed else []
+        )
+        tokens = [
+            finalize(key, r, bytes.fromhex(e))
+            for (key, r, _), e in zip(keyed, evaluated, strict=True)
+        ]
+        matched = self.lookup_tokens(principal, tokens, purpose=purpose) if tokens else []
+        for positions, answer in zip(wanted.values(), matched, strict=True):
+            for i in positions:
+                answers[i].outcome = answer.outcome
+                answers[i].records = answer.records
+                answers[i].contacts = answer.contacts
+                answers[i].flag = answer.flag
+        return answers
+
+    def lookup_tokens(
+        self, principal: Principal, tokens: Sequence[str], *, purpose: Purpose | None = None
+    ) -> list[LookupAnswer]:
+        """Hit/no-hit on blind tokens: the same answers as a clear lookup, naming no value."""
+        if len(tokens) > self.limits.batch:
+            raise InvalidInput(
+                "tokens", f"{len(tokens)} tokens in one batch; the limit is {self.limits.batch}"
+            )
+        answers = [LookupAnswer(value=t, type="token") for t in tokens]
+        for a in answers:
+            if len(a.value) != 64 or any(ch not in "0123456789abcdef" for ch in a.value):
+                a.outcome = Outcome.INVALID
+                a.error = "a token is 64 lower-case hexadecimal characters"
+        self._charge(principal, answers)
+        wanted = [a.value for a in answers if a.outcome is not Outcome.INVALID]
+        with self.database.read() as conn:
+            by_token: dict[str, Observable] = {}
+            for start in range(0, len(wanted), IN_CHUNK):
+                for kind, value, blind in conn.execute(
+                    select(observables.c.kind, observables.c.value, observables.c.blind).where(
+                        observables.c.blind.in_(wanted[start : start + IN_CHUNK])
+                    )
+                ):
+                    by_token[blind] = Observable(ObservableType(kind), value)
+        positions: dict[Observable, list[int]] = {}
+        for i, a in enumerate(answers):
+            found = by_token.get(a.value)
+            if found is not None:
+                positions.setdefault(found, []).append(i)
+        self._answer(principal, self.records.purpose_of(principal, purpose), answers, positions)
+        for a in answers:
+            a.type = None if a.outcome is not Outcome.INVALID else a.type
+        return answers
 
     # -- the lookup ------------------------------------------------------------------------
 
@@ -174,6 +244,16 @@ class LookupService:
         purpose = self.records.purpose_of(principal, purpose)
         answers, wanted = self.prepare(items)
         self._charge(principal, answers)
+        self._answer(principal, purpose, answers, wanted)
+        return answers
+
+    def _answer(
+        self,
+        principal: Principal,
+        purpose: Purpose,
+        answers: list[LookupAnswer],
+        wanted: dict[Observable, list[int]],
+    ) -> None:
         now = self.clock.now()
         with self.database.read() as conn:
             found = self.index.find_observables(conn, list(wanted))
@@ -231,7 +311,6 @@ class LookupService:
                     a.outcome = Outcome.RESTRICTED
                 a.contacts = sorted(contacts)
         self._record(principal, purpose, answers, logged, notices)
-        return answers
 
     @staticmethod
     def _contact(record: Record, orgs: dict[int, tuple[str, OrgKind]]) -> str:

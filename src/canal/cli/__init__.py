@@ -7,8 +7,8 @@ import sys
 
 import typer
 
+from canal.cli import analysis, audit, data, orgs, pull, review, server, tokens
 from canal.cli import assist as assist_cli
-from canal.cli import audit, data, orgs, pull, review, server, tokens
 from canal.cli.common import state
 from canal.errors import CanalError
 
@@ -31,6 +31,7 @@ def _root(
 server.register(app)
 data.register(app)
 pull.register(app)
+analysis.register(app)
 app.add_typer(orgs.app, name="org")
 app.add_typer(tokens.app, name="token")
 app.add_typer(audit.app, name="audit")

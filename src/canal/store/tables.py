@@ -385,6 +385,8 @@ observables = Table(
     # How many record rows carry the value: above the hub threshold it links nothing either,
     # and is reported as a hub with this count instead.
     Column("records", Integer, nullable=False, server_default="0"),
+    # The blind-lookup token of the value (see canal.analysis.blind).
+    Column("blind", String(64), index=True),
     UniqueConstraint("kind", "value"),
 )
 

@@ -7,8 +7,8 @@ from fastapi import FastAPI, Request
 from canal import __version__
 from canal.app import Services
 from canal.web import errors, taxii
+from canal.web.api import analysis, audit, handling, me, objects, review, search
 from canal.web.api import assist as assist_api
-from canal.web.api import audit, handling, me, objects, review, search
 from canal.web.background import lifespan
 from canal.web.responses import JsonResponse
 
@@ -38,6 +38,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(review.router)
     app.include_router(audit.router)
     app.include_router(me.router)
+    app.include_router(analysis.router)
     app.include_router(assist_api.router)
     taxii.install(app)
     return app

@@ -17,6 +17,7 @@ from canal.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    TooMany,
     Unauthenticated,
 )
 from canal.ingest.errors import SubmissionError
@@ -34,6 +35,7 @@ STATUS_BY_ERROR: tuple[tuple[type[CanalError], int], ...] = (
     (SubmissionError, 400),
     (InvalidInput, 400),
     (StoreUnavailable, 503),
+    (TooMany, 429),
 )
 
 
@@ -73,7 +75,10 @@ def _error(request: Request, status: int, code: str, message: str) -> Response:
 def install(app: FastAPI) -> None:
     @app.exception_handler(CanalError)
     async def _canal_error(request: Request, exc: CanalError) -> Response:
-        return _error(request, status_of(exc), exc.code, str(exc))
+        response = _error(request, status_of(exc), exc.code, str(exc))
+        if isinstance(exc, TooMany):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

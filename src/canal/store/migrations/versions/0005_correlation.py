@@ -40,9 +40,13 @@ def upgrade() -> None:
         sa.Column("value", sa.Text(), nullable=False),
         sa.Column("flag", sa.String(length=200), nullable=True),
         sa.Column("records", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("blind", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_observables")),
         sa.UniqueConstraint("kind", "value", name=op.f("uq_observables_kind_value")),
     )
+    with op.batch_alter_table("observables", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_observables_blind"), ["blind"], unique=False)
+
     op.create_table(
         "rate_counters",
         sa.Column("key", sa.String(length=300), nullable=False),
@@ -144,6 +148,9 @@ def downgrade() -> None:
     op.drop_table("source_notices")
     op.drop_table("bloom_keys")
     op.drop_table("rate_counters")
+    with op.batch_alter_table("observables", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_observables_blind"))
+
     op.drop_table("observables")
     op.drop_table("local_lists")
     op.drop_index("ix_clusters_size", table_name="clusters")

@@ -1,0 +1,249 @@
+"""/api/v1/lookup, /api/v1/clusters, /api/v1/alerts, /api/v1/bloom, /api/v1/local-lists:
+linking offences and checking values, under the rules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from canal.analysis.clusters import view_json
+from canal.analysis.lookup import LookupItem, notices_for
+from canal.errors import InvalidInput
+from canal.model.stix import format_micros
+from canal.web.auth import services_of
+from canal.web.deps import CallerDep, PurposeDep
+from canal.web.responses import JsonResponse
+
+router = APIRouter(prefix="/api/v1", tags=["analysis"])
+
+LOOKUP_EXAMPLE = {"values": ["203.0.113.7", {"value": "evil[.]example", "type": "domain"}]}
+
+
+def _items(body: dict[str, Any]) -> list[LookupItem]:
+    values = body.get("values")
+    if not isinstance(values, list) or not values:
+        raise InvalidInput("values", "give a non-empty list of values or {value, type} objects")
+    out: list[LookupItem] = []
+    for i, item in enumerate(values):
+        if isinstance(item, str):
+            out.append(LookupItem(item))
+        elif isinstance(item, dict) and isinstance(item.get("value"), str):
+            kind = item.get("type")
+            out.append(LookupItem(item["value"], kind if isinstance(kind, str) else None))
+        else:
+            raise InvalidInput(f"values[{i}]", "a string or an object with a string 'value'")
+    return out
+
+
+@router.post(
+    "/lookup",
+    summary="Hit/no-hit for a batch of values",
+    description=(
+        "Each value (with its type, or guessed) is normalised and matched. Per value: "
+        "`no-hit`; `hit` with the records the caller may read; `restricted`: a hit on records "
+        "the caller may not read, naming only whom to contact; `invalid` with the reason. A "
+        "value on a warninglist is `no-hit` and says which list. Blind mode: send `tokens` "
+        "(see POST /api/v1/lookup/blind) instead of `values`. Rate-limited per caller and per "
+        "type (429 with Retry-After)."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"example": LOOKUP_EXAMPLE}},
+        }
+    },
+)
+async def lookup(request: Request, caller: CallerDep, purpose: PurposeDep = None) -> JsonResponse:
+    services = services_of(request)
+    body = await _json_body(request)
+    if "tokens" in body:
+        tokens = body["tokens"]
+        if (
+            not isinstance(tokens, list)
+            or not all(isinstance(t, str) for t in tokens)
+            or not tokens
+        ):
+            raise InvalidInput("tokens", "a non-empty list of hexadecimal tokens")
+        answers = await run_in_threadpool(
+            services.lookups.lookup_tokens, caller, tokens, purpose=purpose
+        )
+    else:
+        items = _items(body)
+        answers = await run_in_threadpool(services.lookups.lookup, caller, items, purpose=purpose)
+    return JsonResponse({"results": [a.to_json() for a in answers]})
+
+
+@router.post(
+    "/lookup/blind",
+    summary="Evaluate blinded elements (the hub's half of a blind lookup)",
+    description=(
+        "Send edwards25519 points P*r (hex), one per value, where P is the value's point "
+        "(see docs/lookup.md) and r a random scalar you keep; get back (P*r)*k. Multiply by "
+        "1/r, hash, and send the tokens to POST /api/v1/lookup. The hub never sees the values."
+    ),
+)
+async def blind(request: Request, caller: CallerDep) -> JsonResponse:
+    services = services_of(request)
+    body = await _json_body(request)
+    elements = body.get("elements")
+    if (
+        not isinstance(elements, list)
+        or not elements
+        or not all(isinstance(e, str) for e in elements)
+    ):
+        raise InvalidInput("elements", "a non-empty list of hexadecimal points")
+    evaluated = await run_in_threadpool(services.lookups.evaluate, caller, elements)
+    return JsonResponse({"evaluated": evaluated})
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    import orjson  # noqa: PLC0415 - the only parse in this module
+
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput("body", f"not JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("body", "a JSON object is expected")
+    return body
+
+
+@router.get("/clusters", summary="Clusters as the caller may see them")
+def list_clusters(
+    request: Request,
+    caller: CallerDep,
+    purpose: PurposeDep = None,
+    after: Annotated[str | None, Query(description="`next` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    min_size: Annotated[int, Query(ge=2, le=100000)] = 2,
+) -> JsonResponse:
+    services = services_of(request)
+    views, next_after = services.clusters.list(
+        caller, purpose=purpose, after=after, limit=limit, min_size=min_size
+    )
+    names = services.records.org_names()
+    body: dict[str, Any] = {"items": [view_json(v, names, members=False) for v in views]}
+    if next_after is not None:
+        body["next"] = next_after
+    return JsonResponse(body)
+
+
+@router.get(
+    "/clusters/{cluster_id}",
+    summary="One cluster with its members, as the caller may see it",
+    description="The id is the STIX id of a member (the cluster's anchor, as listed).",
+)
+def get_cluster(
+    request: Request, caller: CallerDep, cluster_id: str, purpose: PurposeDep = None
+) -> JsonResponse:
+    services = services_of(request)
+    view = services.clusters.get(caller, cluster_id, purpose=purpose)
+    return JsonResponse(view_json(view, services.records.org_names(), members=True))
+
+
+@router.get(
+    "/alerts",
+    summary="Notices to the caller's org: hits on its data, new links to its records",
+)
+def alerts(
+    request: Request, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> JsonResponse:
+    rows = notices_for(services_of(request).database, caller, limit=limit)
+    return JsonResponse(
+        {
+            "items": [
+                {
+                    "id": row["id"],
+                    "kind": row["kind"],
+                    "record": row["record_id"],
+                    "linked_record": row["other_record_id"],
+                    "asked_by": row["other_party"],
+                    "value": row["observable"],
+                    "detail": row["detail"],
+                    "at": format_micros(int(str(row["created_at"]))),
+                }
+                for row in rows
+            ]
+        }
+    )
+
+
+@router.get(
+    "/bloom",
+    summary="The caller's (partner's) Bloom filter of values it may know about",
+    description=(
+        "Binary (format in docs/lookup.md), with the key it was built with; the headers give "
+        "the values counted, the false-positive rate and the key generation."
+    ),
+    response_class=Response,
+)
+def bloom(
+    request: Request,
+    caller: CallerDep,
+    fp_rate: Annotated[float, Query(gt=0, le=0.1)] = 0.001,
+) -> Response:
+    export = services_of(request).bloom.export(caller, fp_rate=fp_rate)
+    return Response(
+        export.filter.to_bytes(),
+        media_type="application/octet-stream",
+        headers={
+            "X-Canal-Bloom-Values": str(export.filter.n),
+            "X-Canal-Bloom-FP-Rate": f"{export.filter.fp_rate:.6g}",
+            "X-Canal-Bloom-Generation": str(export.generation),
+        },
+    )
+
+
+@router.post("/bloom/rotate", summary="Rotate a partner's Bloom key (secretariat)")
+def rotate(
+    request: Request,
+    caller: CallerDep,
+    body: Annotated[dict[str, Any], Body(examples=[{"org": "Acme Threat Labs"}])],
+) -> JsonResponse:
+    services = services_of(request)
+    org = services.accounts.org(str(body.get("org", "")))
+    return JsonResponse({"org": org.name, "generation": services.bloom.rotate(caller, org)})
+
+
+@router.get("/local-lists", summary="The secretariat's allow and deny lists of values")
+def local_lists(request: Request, caller: CallerDep) -> JsonResponse:
+    service = services_of(request).local_lists
+    return JsonResponse({"items": service.list(caller)})
+
+
+@router.post(
+    "/local-lists",
+    summary="Add a value to the local allow or deny list (secretariat)",
+    description="`allow` marks a value benign (it links nothing); `deny` keeps it linking.",
+)
+def add_local(
+    request: Request,
+    caller: CallerDep,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            examples=[
+                {"list": "allow", "value": "198.51.100.53", "type": "ipv4", "note": "sinkhole"}
+            ]
+        ),
+    ],
+) -> JsonResponse:
+    service = services_of(request).local_lists
+    key = service.add(
+        caller,
+        str(body.get("list", "")),
+        str(body.get("value", "")),
+        body.get("type") if isinstance(body.get("type"), str) else None,
+        str(body.get("note") or "") or None,
+    )
+    return JsonResponse({"list": body.get("list"), "value": key})
+
+
+@router.delete("/local-lists/{kind}/{key}", summary="Remove a value from a local list")
+def remove_local(request: Request, caller: CallerDep, kind: str, key: str) -> JsonResponse:
+    services_of(request).local_lists.remove(caller, kind, key)
+    return JsonResponse({"removed": key})
