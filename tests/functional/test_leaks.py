@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+import analysis_probes
 import assist_probes
 from canal.accounts.service import LOCAL_ADMIN
 from canal.exchange.taxii import COLLECTIONS
@@ -47,6 +48,8 @@ class World:
     hidden: dict[tuple[str, Role], list[str]]
     markers: dict[str, str]
     paris_id: str
+    #: The value each record carries (an IPv4 address), for the lookup probes.
+    values: dict[str, str] = field(default_factory=dict)
 
 
 def _client(app, token: str) -> TestClient:
@@ -62,10 +65,15 @@ def world(services) -> World:
     partner = add_org(services, "Acme Threat Labs", kind=OrgKind.PARTNER)
     add_org(services, "Secretariat", kind=OrgKind.SECRETARIAT)
     markers = {}
+    values = {}
 
     def submit(org, obj, marker):
+        # Each record carries its own value, off every warninglist, so lookups can find it.
+        value = f"91.205.0.{len(markers) + 1}"
+        obj["pattern"] = f"[ipv4-addr:value = '{value}']"
         obj["name"] = marker
         markers[obj["id"]] = marker
+        values[obj["id"]] = value
         report = services.ingest.ingest_objects([obj], principal=LOCAL_ADMIN, source=org)
         assert report.rejected == []
         return obj["id"]
@@ -110,7 +118,7 @@ def world(services) -> World:
             hidden[org_name, role] = list(markers)
         else:
             hidden[org_name, role] = member_hidden
-    return World(services, app, clients, hidden, markers, denied_rome)
+    return World(services, app, clients, hidden, markers, denied_rome, values)
 
 
 def _no_trace(response, ids, markers):
@@ -321,6 +329,7 @@ PROBES: dict[tuple[str, str], Callable] = {
 
 
 PROBES.update(assist_probes.PROBES)
+PROBES.update(analysis_probes.PROBES)
 
 
 def test_the_24_7_probes_can_fail(world):
@@ -337,8 +346,13 @@ def test_every_route_has_a_probe(services):
 def test_no_route_leaks_a_restricted_record(world, org_name, role):
     client = world.clients[org_name, role]
     hidden = world.hidden[org_name, role]
-    # Submitting stores the caller's own objects under the probed ids: it goes last.
-    for probe in sorted(dict.fromkeys(PROBES.values()), key=lambda p: p.__name__ in SUBMITTING):
+
+    # The log goes first: later probes type hidden ids into filters, which the caller's own
+    # log entries then echo back to it. Submitting stores the caller's own objects: last.
+    def order(probe):
+        return (probe.__name__ != "probe_audit_log", probe.__name__ in SUBMITTING)
+
+    for probe in sorted(dict.fromkeys(PROBES.values()), key=order):
         probe(world, client, hidden)
 
 

@@ -6,9 +6,10 @@ IPv6 zero compression, EIP-55 case, bech32 case, hive abbreviations ...) come ou
 result normalises to itself. What cannot be a value of the type raises `NormaliseError`, whose
 message starts with the type. docs/observables.md has the table of rules and the reasons.
 
-`observables_of(obj)` lists the observables a STIX 2.1 object yields (SCOs and the comparisons of
-`stix` indicator patterns); `EXTRACTORS` maps a STIX type to the function that does it, so other
-modules can register theirs. `observable_of_misp_attribute` does the same for MISP attributes.
+`observables_of(obj)` lists the observables a STIX 2.1 object yields (SCOs, the comparisons of
+`stix` indicator patterns, the ransomware extension of incidents); `EXTRACTORS` maps a STIX
+type to the function that does it, so other modules can register theirs.
+`observable_of_misp_attribute` does the same for MISP attributes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import base58
 import idna
 import phonenumbers
 from Crypto.Hash import keccak
+
+from canal.model.ransomware import ransomware_extension
 
 __all__ = [
     "EXTRACTORS",
@@ -1266,8 +1269,50 @@ def _indicator(obj: Mapping[str, Any]) -> Iterable[Candidate]:
     return out
 
 
-# STIX type -> extractor. Other modules add theirs (the ransomware incident extension will add
-# "incident"): EXTRACTORS["incident"] = extract_incident.
+_DIGEST_KINDS: Final = {32: T.MD5, 40: T.SHA1, 64: T.SHA256, 128: T.SHA512}
+
+
+def _onion_host(url: str) -> str | None:
+    """The host of a URL when it is an onion service (leak sites and chats are)."""
+    m = _URL_RE.fullmatch(refang(url).strip())
+    if m is None:
+        return None
+    host = m.group(2).rpartition("@")[2].partition(":")[0].lower().removesuffix(".")
+    return host if host.endswith(".onion") else None
+
+
+def _incident(obj: Mapping[str, Any]) -> Iterable[Candidate]:
+    """What links ransomware incidents (R30): wallets, leak-site and negotiation URLs and
+    their onion services, contact e-mails, the ransom note hash."""
+    ext = ransomware_extension(obj)
+    extortion = ext.get("extortion") if ext is not None else None
+    if not isinstance(extortion, Mapping):
+        return []
+    out: list[Candidate] = []
+    wallets = extortion.get("wallet_addresses")
+    for wallet in wallets if isinstance(wallets, list) else ():
+        if isinstance(wallet, Mapping):
+            chain, address = wallet.get("chain"), wallet.get("address")
+            if isinstance(chain, str) and isinstance(address, str):
+                out.append((T.WALLET, f"{chain}:{address}"))
+    for key in ("leak_site_url", "negotiation_url"):
+        url = extortion.get(key)
+        if isinstance(url, str):
+            out.append((T.URL, url))
+            host = _onion_host(url)
+            if host is not None:
+                out.append((T.ONION, host))
+    emails = extortion.get("contact_emails")
+    out.extend(
+        (T.EMAIL, e) for e in (emails if isinstance(emails, list) else ()) if isinstance(e, str)
+    )
+    digest = extortion.get("ransom_note_hash")
+    if isinstance(digest, str) and len(digest.strip()) in _DIGEST_KINDS:
+        out.append((_DIGEST_KINDS[len(digest.strip())], digest))
+    return out
+
+
+# STIX type -> extractor. Other modules may add theirs: EXTRACTORS["x-type"] = extract.
 EXTRACTORS: dict[str, Extractor] = {
     "ipv4-addr": _value_of(lambda v: _ip_kind(v, v6=False)),
     "ipv6-addr": _value_of(lambda v: _ip_kind(v, v6=True)),
@@ -1280,6 +1325,7 @@ EXTRACTORS: dict[str, Extractor] = {
     "autonomous-system": _value_of(lambda _: T.ASN, "number"),
     "x-crypto-wallet": _crypto_wallet,
     "indicator": _indicator,
+    "incident": _incident,
 }
 
 

@@ -18,6 +18,7 @@ from canal.exchange.misp_export import MispExporter
 from canal.ingest.defaults import parse_purpose, submission_defaults
 from canal.ingest.errors import SubmissionError
 from canal.ingest.formats import Format, Problem, detect_format, to_stix
+from canal.ingest.leaksite import LeaksiteImporter
 from canal.ingest.misp import MispConverter, is_feed_location, misp_feed_events
 from canal.ingest.service import IngestReport
 from canal.model.handling import HandlingDefaults
@@ -32,6 +33,7 @@ class InFormat(StrEnum):
     MISP = "misp"
     CSV = "csv"
     TEXT = "text"
+    LEAKSITE = "leaksite"
 
 
 class OutFormat(StrEnum):
@@ -59,9 +61,9 @@ def ingest(
     purpose: list[str] = typer.Option([], "--purpose", help="Permitted purpose (repeatable)."),
     token: str | None = TOKEN_OPTION,
 ) -> None:
-    """Ingest STIX 2.1, MISP JSON (events or a feed), CSV lists of indicators or threat-report
-    text (plain, HTML, PDF); prints a JSON report per file, exits 1 if anything was rejected
-    or dropped in conversion.
+    """Ingest STIX 2.1, MISP JSON (events or a feed), CSV lists of indicators, threat-report
+    text (plain, HTML, PDF) or leak-site tracker posts (ransomwatch, ransomware.live); prints a
+    JSON report per file, exits 1 if anything was rejected or dropped in conversion.
 
     --format auto tells the formats apart by content and file name. The handling flags are
     defaults for objects that carry none of their own (MISP tags and distribution are their
@@ -174,6 +176,19 @@ class _IngestRun:
                     where=where,
                     progress=progress,
                 )
+        if fmt is Format.LEAKSITE:
+            # Settled against what the source holds, so that a re-import adds no duplicates.
+            with Progress(f"ingesting {where}") as progress:
+                done = LeaksiteImporter(ingest=self.svc.ingest).ingest_bytes(
+                    data,
+                    principal=self.who,
+                    source=self.org,
+                    defaults=self.defaults,
+                    where=where,
+                    progress=progress,
+                )
+            problems.extend(done.problems)
+            return done.report
         conversion = to_stix(data, fmt, name=name or where, source=self.org.name, orgs=self.orgs)
         problems.extend(conversion.problems)
         return self._ingest(conversion.objects, where)

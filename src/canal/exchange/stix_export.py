@@ -10,6 +10,7 @@ import orjson
 from canal.model.extension import CANAL_EXTENSION_DEFINITION, CANAL_IDENTITY
 from canal.model.handling import Purpose, Tlp
 from canal.model.org import Principal
+from canal.model.ransomware import RANSOMWARE_EXTENSION_DEFINITION
 from canal.model.stix import tlp2_marking_definition
 from canal.records.service import RecordService, present
 from canal.store.records import RecordQuery
@@ -18,6 +19,7 @@ from canal.store.records import RecordQuery
 PREAMBLE = [
     CANAL_IDENTITY,
     CANAL_EXTENSION_DEFINITION,
+    RANSOMWARE_EXTENSION_DEFINITION,
     *(tlp2_marking_definition(tlp) for tlp in Tlp),
 ]
 _PREAMBLE_IDS = frozenset(str(obj["id"]) for obj in PREAMBLE)

@@ -25,6 +25,8 @@ class Format(StrEnum):
     MISP = "misp"
     CSV = "csv"
     TEXT = "text"
+    #: Leak-site tracker posts (ransomwatch, ransomware.live): canal.ingest.leaksite.
+    LEAKSITE = "leaksite"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,7 @@ _MISP_KEYS = frozenset({"Attribute", "Object", "Galaxy", "Orgc", "EventReport"})
 
 
 def _json_kind(parsed: Any) -> Format | None:
-    """STIX or MISP for parsed JSON, None when it is neither."""
+    """STIX, MISP or leak-site posts for parsed JSON, None when it is none of them."""
     if isinstance(parsed, list):
         first = next((item for item in parsed if isinstance(item, dict)), None)
         return None if first is None else _json_kind(first)
@@ -76,6 +78,8 @@ def _json_kind(parsed: Any) -> Format | None:
         return Format.STIX
     if parsed.keys() & _MISP_KEYS or ("info" in parsed and "uuid" in parsed):
         return Format.MISP
+    if parsed.keys() & {"group_name", "group"} and parsed.keys() & {"post_title", "victim"}:
+        return Format.LEAKSITE
     return None
 
 
@@ -172,4 +176,8 @@ def to_stix(
         from canal.ingest.text import text_to_stix  # noqa: PLC0415 - text imports this module
 
         return text_to_stix(data, name=name, source=source, now=now)
+    if fmt is Format.LEAKSITE:
+        from canal.ingest.leaksite import leaksite_to_stix  # noqa: PLC0415 - imports this module
+
+        return leaksite_to_stix(data, where=where, source=source)
     raise SubmissionError(where, f"unknown format {fmt!r}")

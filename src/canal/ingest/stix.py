@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from canal.ingest.errors import SubmissionError
+from canal.ingest.incident import ransomware_rejection
 from canal.ingest.pattern import pattern_error
 from canal.ingest.schema import schema_problem
 from canal.model.extension import CANAL_EXTENSION_ID
@@ -204,6 +205,8 @@ def check_object(obj: Any) -> CheckedObject:
 
     # Whatever is accepted here must export as valid STIX (stix2-validator finds no error).
     problem = schema_problem(obj)
+    if problem is None:
+        problem = ransomware_rejection(obj)
     if problem is not None:
         raise ObjectRejected(problem)
 

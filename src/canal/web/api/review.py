@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Path, Request
 
 from canal.errors import InvalidInput
 from canal.model.handling import Audience, HandlingError, Tlp
@@ -23,6 +23,9 @@ from canal.web.deps import CallerDep
 from canal.web.responses import JsonResponse
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
+
+# Proposal ids are 32-bit integer keys; a larger number is a 400, not a database error.
+ProposalId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get(
@@ -126,7 +129,7 @@ def proposals(request: Request, caller: CallerDep) -> JsonResponse:
     "its current version.",
     responses=example(PROPOSAL_ACCEPTED_EXAMPLE),
 )
-def accept(request: Request, caller: CallerDep, proposal_id: int) -> JsonResponse:
+def accept(request: Request, caller: CallerDep, proposal_id: ProposalId) -> JsonResponse:
     result = services_of(request).review.accept(caller, proposal_id)
     return JsonResponse(result.to_json())
 
@@ -139,7 +142,7 @@ def accept(request: Request, caller: CallerDep, proposal_id: int) -> JsonRespons
 def reject_proposal(
     request: Request,
     caller: CallerDep,
-    proposal_id: int,
+    proposal_id: ProposalId,
     body: Annotated[dict[str, Any], Body(examples=[{"reason": "not supported by our case"}])],
 ) -> JsonResponse:
     services_of(request).review.reject_proposal(caller, proposal_id, str(body.get("reason", "")))

@@ -1,0 +1,411 @@
+"""Linking offences under the rules: clusters recover known networks, warninglisted values link
+nothing, every viewer sees only its part, hits notify sources, alerts fire once per link, the
+Bloom filter finds what it should, rate limits hold."""
+
+from __future__ import annotations
+
+import uuid
+from itertools import pairwise
+
+import orjson
+import pytest
+from factories import add_org, indicator
+from fastapi.testclient import TestClient
+
+from canal.accounts.service import LOCAL_ADMIN
+from canal.analysis.bloom import BloomFilter, expected_fp_rate
+from canal.analysis.lookup import LookupItem, Outcome
+from canal.demo.load import load_demo
+from canal.demo.world import World
+from canal.model.extension import CANAL_EXTENSION_ID
+from canal.model.handling import Tlp
+from canal.model.org import OrgKind, Principal, Role
+from canal.model.stix import TLP2_MARKING_IDS
+from canal.web.app import create_app
+
+
+def ext(**handling):
+    return {CANAL_EXTENSION_ID: {"extension_type": "property-extension", **handling}}
+
+
+def green(obj):
+    obj["object_marking_refs"] = [TLP2_MARKING_IDS[Tlp.GREEN]]
+    return obj
+
+
+def member(services, org):
+    return Principal(org=org, role=Role.MEMBER, name="t")
+
+
+def cluster_of(services, stix_id):
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from canal.store.tables import cluster_members, records  # noqa: PLC0415
+
+    with services.database.read() as conn:
+        return conn.execute(
+            select(cluster_members.c.cluster_id)
+            .join(records, records.c.pk == cluster_members.c.record_pk)
+            .where(records.c.stix_id == stix_id, records.c.is_latest.is_(True))
+        ).scalar()
+
+
+def pair_scores(world: World, clusters: dict[str, str]) -> tuple[float, float]:
+    net_of = {sid: nid for nid, net in world.networks.items() for sid in net.stix_ids}
+    groups: dict[str, list[str]] = {}
+    for sid in net_of:
+        groups.setdefault(clusters.get(sid, "alone:" + sid), []).append(sid)
+    same_pairs = cross_pairs = 0
+    for members in groups.values():
+        counts: dict[str, int] = {}
+        for sid in members:
+            counts[net_of[sid]] = counts.get(net_of[sid], 0) + 1
+        same = sum(n * (n - 1) // 2 for n in counts.values())
+        same_pairs += same
+        cross_pairs += len(members) * (len(members) - 1) // 2 - same
+    sizes: dict[str, int] = {}
+    for nid in net_of.values():
+        sizes[nid] = sizes.get(nid, 0) + 1
+    truth = sum(n * (n - 1) // 2 for n in sizes.values())
+    return same_pairs / (same_pairs + cross_pairs), same_pairs / truth
+
+
+@pytest.mark.slow
+def test_clusters_recover_the_demo_networks(sqlite_services):
+    services = sqlite_services
+    load_demo(services, scale=1)
+    world = World(scale=1)
+    for _ in world.batches():
+        pass
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from canal.store.tables import cluster_members, records  # noqa: PLC0415
+
+    def clusters():
+        with services.database.read() as conn:
+            return dict(
+                conn.execute(
+                    select(records.c.stix_id, cluster_members.c.cluster_id).join(
+                        records, records.c.pk == cluster_members.c.record_pk
+                    )
+                ).all()
+            )
+
+    incremental = clusters()
+    precision, recall = pair_scores(world, incremental)
+    print(f"incremental: precision {precision:.3f} recall {recall:.3f}")
+    assert precision >= 0.99
+    assert recall >= 0.85
+    report = services.correlator.rebuild(LOCAL_ADMIN)
+    rebuilt = clusters()
+    assert pair_scores(world, rebuilt) == (precision, recall)
+    assert rebuilt == incremental  # same clusters, same stable ids
+    assert report.clusters == len(set(rebuilt.values()))
+    # The known-benign values reported in every network link none of them.
+    net_of = {sid: nid for nid, n in world.networks.items() for sid in n.stix_ids}
+    by_cluster: dict[str, set[str]] = {}
+    for sid, cid in rebuilt.items():
+        if sid in net_of:
+            by_cluster.setdefault(cid, set()).add(net_of[sid])
+    assert all(len(nets) == 1 for nets in by_cluster.values())
+
+
+def test_a_warninglisted_value_links_nothing_and_the_same_off_the_list_links(services):
+    paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
+    a = green(indicator("8.8.8.8"))
+    b = green(indicator("8.8.8.8"))
+    c = green(indicator("91.203.5.77"))
+    d = green(indicator("91.203.5.77"))
+    services.ingest.ingest_objects([a, c], principal=LOCAL_ADMIN, source=paris)
+    services.ingest.ingest_objects([b, d], principal=LOCAL_ADMIN, source=rome)
+    assert cluster_of(services, a["id"]) is None
+    assert cluster_of(services, b["id"]) is None
+    assert cluster_of(services, c["id"]) == cluster_of(services, d["id"]) == c["id"]
+    [hit] = services.lookups.lookup(LOCAL_ADMIN, [LookupItem("8.8.8.8")])
+    assert hit.outcome is Outcome.NO_HIT
+    assert "DNS" in hit.flag
+    # The secretariat can take a value off every list...
+    services.local_lists.add(LOCAL_ADMIN, "deny", "8.8.8.8", None, "used as C2 here")
+    services.correlator.rebuild(LOCAL_ADMIN)
+    assert cluster_of(services, a["id"]) == cluster_of(services, b["id"]) is not None
+    # ...and put one on its own.
+    services.local_lists.add(LOCAL_ADMIN, "allow", "91.203.5.77", None, "our sinkhole")
+    services.correlator.rebuild(LOCAL_ADMIN)
+    assert cluster_of(services, c["id"]) is None
+
+
+def test_values_shared_too_widely_are_hubs_not_links(services):
+    services.index.hub_threshold = 3
+    paris = add_org(services)
+    objs = [green(indicator("91.203.5.99")) for _ in range(5)]
+    services.ingest.ingest_objects(objs, principal=LOCAL_ADMIN, source=paris)
+    report = services.correlator.rebuild(LOCAL_ADMIN)
+    assert report.hubs == [("ipv4:91.203.5.99", 5)]
+    assert all(cluster_of(services, o["id"]) is None for o in objs)
+
+
+def test_references_link_and_context_does_not(services):
+    paris = add_org(services)
+    malware = {
+        "type": "malware",
+        "spec_version": "2.1",
+        "id": f"malware--{uuid.uuid4()}",
+        "created": "2026-02-01T10:00:00.000Z",
+        "modified": "2026-02-01T10:00:00.000Z",
+        "name": "Akira",
+        "is_family": True,
+    }
+    ind = indicator("91.203.5.5")
+    rel = {
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": f"relationship--{uuid.uuid4()}",
+        "created": "2026-02-01T10:00:00.000Z",
+        "modified": "2026-02-01T10:00:00.000Z",
+        "relationship_type": "indicates",
+        "source_ref": ind["id"],
+        "target_ref": malware["id"],
+    }
+    services.ingest.ingest_objects([malware, ind, rel], principal=LOCAL_ADMIN, source=paris)
+    assert cluster_of(services, ind["id"]) == cluster_of(services, malware["id"]) is not None
+
+
+def test_a_denied_country_sees_no_part_of_a_cluster_through_the_hidden_record(services):
+    paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
+    berlin = add_org(services, "NCB Berlin", country="DE")
+    # A and C share nothing directly; B (denied to Rome) links both.
+    a = green(indicator("91.203.5.1"))
+    b_hidden = indicator(
+        pattern="[ipv4-addr:value = '91.203.5.1'] OR [ipv4-addr:value = '91.203.5.2']",
+        extensions=ext(deny=["IT"]),
+    )
+    c = green(indicator("91.203.5.2"))
+    services.ingest.ingest_objects([a], principal=LOCAL_ADMIN, source=paris)
+    services.ingest.ingest_objects([b_hidden], principal=LOCAL_ADMIN, source=berlin)
+    services.ingest.ingest_objects([c], principal=LOCAL_ADMIN, source=paris)
+    assert cluster_of(services, a["id"]) == cluster_of(services, c["id"]) is not None
+    gs_view = services.clusters.get(LOCAL_ADMIN, a["id"])
+    assert len(gs_view.members) == 3
+    rome_p = member(services, rome)
+    views, _ = services.clusters.list(rome_p)
+    assert views == []  # A and C are not linked as Rome sees them
+    with pytest.raises(Exception, match="no cluster"):
+        services.clusters.get(rome_p, a["id"])
+    # Rome's lookups: the hidden record is simply not there.
+    answers = services.lookups.lookup(rome_p, [LookupItem("91.203.5.1"), LookupItem("91.203.5.2")])
+    assert [x.records for x in answers] == [[a["id"]], [c["id"]]]
+    assert "NCB Berlin" not in orjson.dumps([x.to_json() for x in answers]).decode()
+
+
+def _api(services, org, role):
+    token = services.accounts.create_token(LOCAL_ADMIN, org=org, role=role).token
+    client = TestClient(create_app(services), raise_server_exceptions=False)
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def test_restricted_and_denied_versus_absent_answers_are_byte_identical(services):
+    paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
+    denied = indicator("91.203.5.50", extensions=ext(deny=["IT"]))
+    services.ingest.ingest_objects([denied], principal=LOCAL_ADMIN, source=paris)
+    client = _api(services, rome, Role.MEMBER)
+    body = orjson.dumps({"values": ["91.203.5.50"]})
+    with_record = client.post("/api/v1/lookup", content=body)
+    cluster_with = client.get(f"/api/v1/clusters/{denied['id']}")
+    from sqlalchemy import delete  # noqa: PLC0415
+
+    from canal.store.tables import records  # noqa: PLC0415
+
+    with services.database.write() as conn:
+        conn.execute(delete(records).where(records.c.stix_id == denied["id"]))
+    without = client.post("/api/v1/lookup", content=body)
+    cluster_without = client.get(f"/api/v1/clusters/{denied['id']}")
+    assert with_record.content == without.content
+    assert with_record.json()["results"][0]["result"] == "no-hit"
+    assert cluster_with.content == cluster_without.content
+    assert cluster_with.status_code == 404
+
+
+def test_every_hit_notifies_the_source_and_restricted_hits_name_only_a_contact(services):
+    paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
+    add_org(services, "Secretariat", kind=OrgKind.SECRETARIAT)
+    red = indicator("91.203.5.60", object_marking_refs=[TLP2_MARKING_IDS[Tlp.AMBER_STRICT]])
+    amber = indicator("91.203.5.61", extensions=ext(purposes=["threat-analysis"]))
+    services.ingest.ingest_objects([red, amber], principal=LOCAL_ADMIN, source=paris)
+    rome_p = member(services, rome)
+    first, second = services.lookups.lookup(
+        rome_p, [LookupItem("91.203.5.60"), LookupItem("91.203.5.61")]
+    )
+    assert (first.outcome, first.records, first.contacts) == (
+        Outcome.RESTRICTED,
+        [],
+        ["Secretariat"],
+    )
+    assert (second.outcome, second.contacts) == (Outcome.RESTRICTED, ["NCB Paris"])
+    notices = _api(services, paris, Role.MEMBER).get("/api/v1/alerts").json()["items"]
+    hits = [n for n in notices if n["kind"] == "hit"]
+    assert {n["record"] for n in hits} == {red["id"], amber["id"]}
+    assert {n["asked_by"] for n in hits} == {"NCB Rome"}
+    # Rome's own alerts say nothing about Paris's records.
+    assert _api(services, rome, Role.MEMBER).get("/api/v1/alerts").json()["items"] == []
+
+
+def test_link_alerts_once_per_new_link_and_only_what_the_source_may_see(services):
+    paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
+    berlin = add_org(services, "NCB Berlin", country="DE")
+    mine = green(indicator("91.203.5.70"))
+    services.ingest.ingest_objects([mine], principal=LOCAL_ADMIN, source=paris)
+    theirs = green(indicator("91.203.5.70"))
+    services.ingest.ingest_objects([theirs], principal=LOCAL_ADMIN, source=rome)
+    services.ingest.ingest_objects([dict(theirs)], principal=LOCAL_ADMIN, source=rome)  # again
+    hidden = indicator("91.203.5.70", extensions=ext(deny=["FR"]))
+    services.ingest.ingest_objects([hidden], principal=LOCAL_ADMIN, source=berlin)
+    restricted = indicator("91.203.5.70", object_marking_refs=[TLP2_MARKING_IDS[Tlp.RED]])
+    services.ingest.ingest_objects([restricted], principal=LOCAL_ADMIN, source=berlin)
+    items = _api(services, paris, Role.MEMBER).get("/api/v1/alerts").json()["items"]
+    links = [n for n in items if n["kind"] == "link" and n["record"] == mine["id"]]
+    assert sorted((n["linked_record"] or "hidden") for n in links) == sorted(
+        [theirs["id"], "hidden"]
+    )
+    assert hidden["id"] not in orjson.dumps(items).decode()
+    assert all(n["value"] == "ipv4:91.203.5.70" for n in links)
+
+
+def test_bloom_filter_finds_known_values_at_the_documented_rate(services):
+    paris = add_org(services)
+    acme = add_org(services, "Acme Threat Labs", kind=OrgKind.PARTNER)
+    open_to_partners = [
+        green(indicator(f"91.204.{i // 250}.{i % 250}", extensions=ext(audience="partners")))
+        for i in range(300)
+    ]
+    not_for_partners = green(indicator("91.203.5.200"))
+    services.ingest.ingest_objects(
+        [*open_to_partners, not_for_partners], principal=LOCAL_ADMIN, source=paris
+    )
+    client = _api(services, acme, Role.PARTNER)
+    response = client.get("/api/v1/bloom?fp_rate=0.01")
+    assert response.status_code == 200
+    bloom = BloomFilter.from_bytes(response.content)
+    assert bloom.n == 300
+    assert all(bloom.might_contain(f"ipv4:91.204.{i // 250}.{i % 250}") for i in range(300))
+    trials = 20_000
+    false = sum(bloom.might_contain(f"domain:never-{i}.example") for i in range(trials))
+    bound = expected_fp_rate(bloom.m, bloom.k, bloom.n)
+    assert bound <= 0.0101
+    assert false / trials <= 2 * bound + 0.002  # measured rate within the documented bound
+    # Members use lookups; rotation makes the old key useless.
+    assert _api(services, paris, Role.MEMBER).get("/api/v1/bloom").status_code == 403
+    services.bloom.rotate(LOCAL_ADMIN, acme)
+    rotated = BloomFilter.from_bytes(client.get("/api/v1/bloom?fp_rate=0.01").content)
+    assert rotated.key != bloom.key
+
+
+def test_lookup_bad_input_per_item_and_rate_limits(services):
+    paris = add_org(services)
+    client = _api(services, paris, Role.MEMBER)
+    answers = client.post(
+        "/api/v1/lookup",
+        content=orjson.dumps(
+            {
+                "values": [
+                    "",
+                    {"value": "1.2.3.4", "type": "frobnicator"},
+                    {"value": "999.1.1.1", "type": "ipv4"},
+                ]
+            }
+        ),
+    ).json()["results"]
+    assert [a["result"] for a in answers] == ["invalid", "invalid", "invalid"]
+    assert all(a["error"] for a in answers)
+    assert client.post("/api/v1/lookup", content=b"[]").status_code == 400
+    assert client.post("/api/v1/lookup", content=b'{"values": []}').status_code == 400
+    bad_tokens = client.post("/api/v1/lookup", content=b'{"tokens": ["xyz"]}').json()["results"]
+    assert bad_tokens[0]["result"] == "invalid"
+    assert client.post("/api/v1/lookup/blind", content=b'{"elements": ["00"]}').status_code == 400
+    services.lookups.limits = type(services.lookups.limits)(
+        batch=5, per_minute=12, per_type_per_minute=100
+    )
+    too_big = client.post("/api/v1/lookup", content=orjson.dumps({"values": ["1.1.1.1"] * 6}))
+    assert too_big.status_code == 400
+    ok = client.post("/api/v1/lookup", content=orjson.dumps({"values": ["91.203.5.1"] * 5}))
+    assert ok.status_code == 200
+    limited = client.post("/api/v1/lookup", content=orjson.dumps({"values": ["91.203.5.1"] * 5}))
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert limited.json()["error"]["code"] == "rate-limited"
+    log = services.audit.recent(LOCAL_ADMIN, limit=5)
+    assert "security:lookup:rate-limit" in [e.action for e in log]
+
+
+def test_blind_lookup_over_http_never_sends_the_value(services):
+    from canal.analysis.blind import blind, finalize  # noqa: PLC0415
+
+    paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
+    known = green(indicator("91.203.5.88"))
+    services.ingest.ingest_objects([known], principal=LOCAL_ADMIN, source=paris)
+    client = _api(services, rome, Role.MEMBER)
+    keys = ["ipv4:91.203.5.88", "ipv4:91.203.5.89"]
+    blinded = [blind(key) for key in keys]
+    evaluated = client.post(
+        "/api/v1/lookup/blind", content=orjson.dumps({"elements": [b.hex() for _, b in blinded]})
+    ).json()["evaluated"]
+    tokens = [
+        finalize(key, r, bytes.fromhex(e))
+        for key, (r, _), e in zip(keys, blinded, evaluated, strict=True)
+    ]
+    results = client.post("/api/v1/lookup", content=orjson.dumps({"tokens": tokens})).json()[
+        "results"
+    ]
+    assert [r["result"] for r in results] == ["hit", "no-hit"]
+    assert results[0]["records"] == [known["id"]]
+    assert all("203.0.113" not in orjson.dumps(r).decode() for r in results)
+
+
+def test_clusters_api_lists_and_shows_members(services):
+    paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
+    objs = [green(indicator("91.203.5.120")), green(indicator("91.203.5.120"))]
+    services.ingest.ingest_objects([objs[0]], principal=LOCAL_ADMIN, source=paris)
+    services.ingest.ingest_objects([objs[1]], principal=LOCAL_ADMIN, source=rome)
+    client = _api(services, rome, Role.MEMBER)
+    listed = client.get("/api/v1/clusters").json()["items"]
+    assert [c["size"] for c in listed] == [2]
+    assert listed[0]["sources"] == ["NCB Paris", "NCB Rome"]
+    assert 0 <= listed[0]["score"] <= 100
+    assert set(listed[0]["factors"]) == {
+        "sources",
+        "countries",
+        "org_kinds",
+        "recency",
+        "reliability",
+    }
+    detail = client.get(f"/api/v1/clusters/{listed[0]['id']}").json()
+    assert [m["id"] for m in detail["members"]] == [o["id"] for o in objs]
+    assert detail["shared_values"] == ["ipv4:91.203.5.120"]
+
+
+def test_incremental_merges_match_a_rebuild(services):
+    paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
+    chain = [f"91.203.5.{i}" for i in range(10, 20)]
+    objs = [
+        green(indicator(pattern=f"[ipv4-addr:value = '{a}'] OR [ipv4-addr:value = '{b}']"))
+        for a, b in pairwise(chain)
+    ]
+    # Added out of order and by two sources, so that clusters form apart and then merge.
+    for i in (7, 0, 4, 2, 8, 1, 5, 3, 6):
+        services.ingest.ingest_objects(
+            [objs[i]], principal=LOCAL_ADMIN, source=paris if i % 2 else rome
+        )
+    before = {o["id"]: cluster_of(services, o["id"]) for o in objs}
+    services.correlator.rebuild(LOCAL_ADMIN)
+    after = {o["id"]: cluster_of(services, o["id"]) for o in objs}
+    assert before == after
+    assert len(set(after.values())) == 1
+    assert next(iter(set(after.values()))) == objs[7]["id"]  # the earliest member anchors it
