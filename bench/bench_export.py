@@ -29,8 +29,12 @@ def fill(url: str, target: int) -> None:
     services = build_services(load_settings(environ={}, database_url=url))
     upgrade(services.database)
     orgs = services.accounts.list_orgs()
-    org = orgs[0] if orgs else services.accounts.add_org(
-        LOCAL_ADMIN, name="NCB Paris", kind=OrgKind.MEMBER, country="FR"
+    org = (
+        orgs[0]
+        if orgs
+        else services.accounts.add_org(
+            LOCAL_ADMIN, name="NCB Paris", kind=OrgKind.MEMBER, country="FR"
+        )
     )
     with services.database.read() as conn:
         from sqlalchemy import func, select  # noqa: PLC0415
@@ -58,7 +62,9 @@ def run_cli(url: str, *args: str) -> tuple[float, int]:
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     if status != 0:
-        raise SystemExit(f"canal {' '.join(args)} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+        raise SystemExit(
+            f"canal {' '.join(args)} failed: {proc.stderr.read().decode() if proc.stderr else ''}"
+        )
     return elapsed, usage.ru_maxrss // 1024
 
 
@@ -81,15 +87,17 @@ def main() -> None:
     for size in sizes:
         # Filling runs in a child of its own: a large parent would inflate the children's peak
         # RSS (a forked child counts the parent's pages until it execs).
-        subprocess.run(
-            [sys.executable, __file__, "--fill", str(size), "--url", url], check=True
-        )
+        subprocess.run([sys.executable, __file__, "--fill", str(size), "--url", url], check=True)
         _, floor_mb = run_cli(url, "org", "list")
         seconds, peak_mb = run_cli(url, "export", "--format", "stix", "-o", str(out))
         rows.append((size, seconds, peak_mb, floor_mb, out.stat().st_size / 1e6))
-    print(f"{'records':>10} {'seconds':>8} {'objects/s':>10} {'peak RSS':>9} {'CLI floor':>9} {'bundle':>9}")
+    print(
+        f"{'records':>10} {'seconds':>8} {'objects/s':>10} {'peak RSS':>9} {'CLI floor':>9} {'bundle':>9}"
+    )
     for size, seconds, peak, floor, mb in rows:
-        print(f"{size:>10,} {seconds:>8.1f} {size / seconds:>10,.0f} {peak:>7} MB {floor:>7} MB {mb:>6.0f} MB")
+        print(
+            f"{size:>10,} {seconds:>8.1f} {size / seconds:>10,.0f} {peak:>7} MB {floor:>7} MB {mb:>6.0f} MB"
+        )
     if len(rows) > 1:
         print(f"peak RSS at {rows[-1][0]:,} / at {rows[0][0]:,} = {rows[-1][2] / rows[0][2]:.2f}")
     out.unlink(missing_ok=True)

@@ -29,7 +29,9 @@ def canal_ingest(data: bytes, workdir: Path) -> tuple[float, dict[str, int]]:
         load_settings(environ={}, database_url=f"sqlite:///{workdir}/canal.db")
     )
     upgrade(services.database)
-    org = services.accounts.add_org(LOCAL_ADMIN, name="NCB Paris", kind=OrgKind.MEMBER, country="FR")
+    org = services.accounts.add_org(
+        LOCAL_ADMIN, name="NCB Paris", kind=OrgKind.MEMBER, country="FR"
+    )
     start = time.perf_counter()
     report = services.ingest.ingest_bytes(data, principal=LOCAL_ADMIN, source=org)
     elapsed = time.perf_counter() - start

@@ -33,7 +33,9 @@ def ensure_loaded(services, scale: int) -> int:
     if count == 0:
         start = time.perf_counter()
         summary = load_demo(services, scale=scale)
-        print(f"loaded scale {scale}: {summary.created:,} records in {time.perf_counter() - start:.0f} s")
+        print(
+            f"loaded scale {scale}: {summary.created:,} records in {time.perf_counter() - start:.0f} s"
+        )
         with services.database.read() as conn:
             count = conn.execute(select(func.count()).select_from(records)).scalar_one()
     return count
@@ -68,9 +70,11 @@ def main() -> None:
     total = ensure_loaded(services, args.scale)
     orgs = services.accounts.list_orgs()
     gs = next(o for o in orgs if o.kind is OrgKind.SECRETARIAT)
-    member_org = next(o for o in orgs if o.kind is OrgKind.MEMBER and o.country == "BR") if any(
-        o.country == "BR" for o in orgs
-    ) else next(o for o in orgs if o.kind is OrgKind.MEMBER)
+    member_org = (
+        next(o for o in orgs if o.kind is OrgKind.MEMBER and o.country == "BR")
+        if any(o.country == "BR" for o in orgs)
+        else next(o for o in orgs if o.kind is OrgKind.MEMBER)
+    )
     partner_org = next(o for o in orgs if o.kind is OrgKind.PARTNER)
     analyst = Principal(org=gs, role=Role.ANALYST, name="bench")
     member = Principal(org=member_org, role=Role.MEMBER, name="bench")

@@ -17,7 +17,10 @@ def _uuid(rng: random.Random) -> str:
 
 def _stamp(rng: random.Random) -> str:
     return STAMP.format(
-        d=rng.randint(1, 9), h=rng.randint(0, 9), m=rng.randint(0, 9), s=rng.randint(0, 9),
+        d=rng.randint(1, 9),
+        h=rng.randint(0, 9),
+        m=rng.randint(0, 9),
+        s=rng.randint(0, 9),
         ms=rng.randint(0, 999),
     )
 
@@ -29,7 +32,9 @@ def _pattern(rng: random.Random) -> str:
     if kind == 1:
         return f"[domain-name:value = 'x{rng.getrandbits(40):x}.example.com']"
     if kind == 2:
-        return f"[url:value = 'http://x{rng.getrandbits(32):x}.example.net/p/{rng.getrandbits(24):x}']"
+        return (
+            f"[url:value = 'http://x{rng.getrandbits(32):x}.example.net/p/{rng.getrandbits(24):x}']"
+        )
     if kind == 3:
         return f"[file:hashes.'SHA-256' = '{rng.getrandbits(256):064x}']"
     return f"[file:hashes.MD5 = '{rng.getrandbits(128):032x}']"

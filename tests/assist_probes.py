@@ -73,7 +73,10 @@ def setup(w: Any) -> dict[str, str]:
         "name": "Probe incident",
         "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"],
     }
-    assert services.ingest.ingest_objects([incident], principal=LOCAL_ADMIN, source=paris).rejected == []
+    assert (
+        services.ingest.ingest_objects([incident], principal=LOCAL_ADMIN, source=paris).rejected
+        == []
+    )
     about = services.assist.file(
         rome_member, {**body, "requested_country": "FR", "links": [incident["id"]]}
     ).shown.request.id

@@ -102,7 +102,7 @@ def http_receiver() -> Iterator[HttpReceiver]:
     receiver = HttpReceiver(port=0)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             with receiver.lock:
@@ -163,7 +163,9 @@ def add_countries(services: Services) -> Countries:
     for name, country in ORGS:
         org = accounts.add_org(LOCAL_ADMIN, name=name, kind=OrgKind.MEMBER, country=country)
         for role in (Role.MEMBER, Role.DUTY_OFFICER, Role.NCB_ADMIN):
-            issued = accounts.create_token(LOCAL_ADMIN, org=org, role=role, name=f"{country}-{role}")
+            issued = accounts.create_token(
+                LOCAL_ADMIN, org=org, role=role, name=f"{country}-{role}"
+            )
             tokens[country, role] = issued.token
             officers[country, role] = accounts.authenticate(issued.token)
     secretariat = accounts.add_org(LOCAL_ADMIN, name="Secretariat", kind=OrgKind.SECRETARIAT)

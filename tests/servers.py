@@ -43,7 +43,9 @@ def wait_for(url: str, timeout: float = 20.0) -> None:
 @contextlib.contextmanager
 def serve_app(app: Any) -> Iterator[str]:
     """`app` under uvicorn on a loopback port, in a thread; yields the base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="error", lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), log_level="error", lifespan="off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

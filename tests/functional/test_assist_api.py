@@ -78,7 +78,11 @@ def sdo(kind, **props):
 
 def relationship(kind, source, target, **props):
     return sdo(
-        "relationship", relationship_type=kind, source_ref=source["id"], target_ref=target["id"], **props
+        "relationship",
+        relationship_type=kind,
+        source_ref=source["id"],
+        target_ref=target["id"],
+        **props,
     )
 
 
@@ -137,24 +141,42 @@ def test_the_ncb_administrator_keeps_its_countrys_contacts(world):
     assert "webhook_url" not in listed[0]
     assert SECRET_IT_BACKUP not in str(listed)
 
-    assert_error(world.client("FR", Role.NCB_ADMIN).put("/api/v1/contacts/IT/backup", json=body), 403, "NCB administrator")
+    assert_error(
+        world.client("FR", Role.NCB_ADMIN).put("/api/v1/contacts/IT/backup", json=body),
+        403,
+        "NCB administrator",
+    )
     assert_error(world.client("IT", Role.MEMBER).put("/api/v1/contacts/IT/backup", json=body), 403)
     assert_error(world.client("ACME", Role.PARTNER).get("/api/v1/contacts"), 403)
     assert_error(world.client("GS", Role.AUDITOR).get("/api/v1/contacts"), 403)
     assert_error(it_admin.put("/api/v1/contacts/IT/tertiary", json=body), 400, "slot")
     assert_error(it_admin.put("/api/v1/contacts/ZZ/primary", json=body), 400, "ISO 3166")
-    assert_error(it_admin.put("/api/v1/contacts/ES/primary", json=body), 400, "no member country ES")
-    assert_error(it_admin.put("/api/v1/contacts/IT/backup", json=contact_body(phone="12")), 400, "phone")
-    assert_error(it_admin.put("/api/v1/contacts/IT/backup", json=contact_body(phone=None)), 400, "phone")
     assert_error(
-        it_admin.put("/api/v1/contacts/IT/backup", json=contact_body(webhook_url="https://x.example/h")),
+        it_admin.put("/api/v1/contacts/ES/primary", json=body), 400, "no member country ES"
+    )
+    assert_error(
+        it_admin.put("/api/v1/contacts/IT/backup", json=contact_body(phone="12")), 400, "phone"
+    )
+    assert_error(
+        it_admin.put("/api/v1/contacts/IT/backup", json=contact_body(phone=None)), 400, "phone"
+    )
+    assert_error(
+        it_admin.put(
+            "/api/v1/contacts/IT/backup", json=contact_body(webhook_url="https://x.example/h")
+        ),
         400,
         "webhook_secret",
     )
-    assert_error(it_admin.put("/api/v1/contacts/IT/backup", json=contact_body(languages=["xx"])), 400, "ISO 639-1")
+    assert_error(
+        it_admin.put("/api/v1/contacts/IT/backup", json=contact_body(languages=["xx"])),
+        400,
+        "ISO 639-1",
+    )
     assert_error(it_admin.put("/api/v1/contacts/IT/backup", json=[1]), 400, "JSON object")
     # Updating without repeating the key keeps it.
-    again = it_admin.put("/api/v1/contacts/IT/primary", json=contact_body(webhook_url="https://ncb.example.it/hook"))
+    again = it_admin.put(
+        "/api/v1/contacts/IT/primary", json=contact_body(webhook_url="https://ncb.example.it/hook")
+    )
     assert again.status_code == 200, again.text
 
 
@@ -164,10 +186,17 @@ def test_the_directory_reports_member_countries_without_an_active_contact(world)
     missing = analyst.get("/api/v1/contacts/missing").json()["items"]
     assert [m["country"] for m in missing] == ["DE", "FR", "IT"]
     it_admin.put("/api/v1/contacts/IT/primary", json=contact_body())
-    assert [m["country"] for m in analyst.get("/api/v1/contacts/missing").json()["items"]] == ["DE", "FR"]
+    assert [m["country"] for m in analyst.get("/api/v1/contacts/missing").json()["items"]] == [
+        "DE",
+        "FR",
+    ]
     it_admin.put("/api/v1/contacts/IT/primary", json=contact_body(active=False))
     missing = analyst.get("/api/v1/contacts/missing").json()["items"]
-    assert {"country": "IT", "orgs": ["NCB Rome"], "problem": "every contact is inactive"} in missing
+    assert {
+        "country": "IT",
+        "orgs": ["NCB Rome"],
+        "problem": "every contact is inactive",
+    } in missing
     assert it_admin.delete("/api/v1/contacts/IT/primary").status_code == 200
     assert_error(it_admin.delete("/api/v1/contacts/IT/primary"), 404)
     assert [m["problem"] for m in missing if m["country"] == "DE"] == ["no contact"]
@@ -194,7 +223,9 @@ def test_emergency_request_end_to_end_to_the_post_event_package(world):
         it = world.client("IT", Role.DUTY_OFFICER)
 
         # France files an emergency request to Italy about the incident.
-        filed = fr.post("/api/v1/requests", json=emergency_body(links=[incident_id, records["c2"]["id"]]))
+        filed = fr.post(
+            "/api/v1/requests", json=emergency_body(links=[incident_id, records["c2"]["id"]])
+        )
         assert filed.status_code == 201, filed.text
         request = filed.json()
         request_id = request["id"]
@@ -202,7 +233,9 @@ def test_emergency_request_end_to_end_to_the_post_event_package(world):
         assert request["deadlines"]["acknowledge_by"] == "2026-03-02T10:00:00.000000Z"
         assert request["deadlines"]["respond_by"] == "2026-03-02T17:00:00.000000Z"
         assert request["links_hidden_from_requested_country"] == []
-        assert [n["kind"] for n in it.get("/api/v1/notifications").json()["items"]] == ["new-request"]
+        assert [n["kind"] for n in it.get("/api/v1/notifications").json()["items"]] == [
+            "new-request"
+        ]
 
         # Nobody acknowledges: an hour later the sweep pages the backup contact.
         world.clock.set(T0 + timedelta(hours=1, minutes=1))
@@ -223,23 +256,39 @@ def test_emergency_request_end_to_end_to_the_post_event_package(world):
 
     # Italy acknowledges and answers.
     world.clock.set(T0 + timedelta(hours=1, minutes=15))
-    acked = it.post(f"/api/v1/requests/{request_id}/transitions", json={"to": "acknowledged", "reason": "backup duty officer on it"})
+    acked = it.post(
+        f"/api/v1/requests/{request_id}/transitions",
+        json={"to": "acknowledged", "reason": "backup duty officer on it"},
+    )
     assert acked.status_code == 200, acked.text
     world.clock.set(T0 + timedelta(hours=2))
     it.post(f"/api/v1/requests/{request_id}/transitions", json={"to": "in-progress"})
     world.clock.set(T0 + timedelta(hours=4))
     answered = it.post(
         f"/api/v1/requests/{request_id}/transitions",
-        json={"to": "executed", "answer": "Hosting provider disclosed the subscriber; server seized"},
+        json={
+            "to": "executed",
+            "answer": "Hosting provider disclosed the subscriber; server seized",
+        },
     )
     assert answered.json()["state"] == "executed"
-    answers = [n for n in fr.get("/api/v1/notifications?unread=true").json()["items"] if n["kind"] == "answer"]
+    answers = [
+        n
+        for n in fr.get("/api/v1/notifications?unread=true").json()["items"]
+        if n["kind"] == "answer"
+    ]
     assert len(answers) == 1
     assert fr.post(f"/api/v1/notifications/{answers[0]['id']}/read").status_code == 200
-    assert [n for n in fr.get("/api/v1/notifications?unread=true").json()["items"] if n["kind"] == "answer"] == []
+    assert [
+        n
+        for n in fr.get("/api/v1/notifications?unread=true").json()["items"]
+        if n["kind"] == "answer"
+    ] == []
 
     # France closes it, and a preservation request about the same incident stays open.
-    closed = fr.post(f"/api/v1/requests/{request_id}/transitions", json={"to": "closed", "reason": "thanks"})
+    closed = fr.post(
+        f"/api/v1/requests/{request_id}/transitions", json={"to": "closed", "reason": "thanks"}
+    )
     assert closed.json()["state"] == "closed"
     preservation = fr.post("/api/v1/requests", json=preservation_body(links=[incident_id]))
     assert preservation.status_code == 201, preservation.text
@@ -247,7 +296,9 @@ def test_emergency_request_end_to_end_to_the_post_event_package(world):
     # The incident is closed by its source; France gets the post-event package.
     assert_error(fr.get(f"/api/v1/incidents/{incident_id}/package"), 409, "not closed")
     assert_error(it.post(f"/api/v1/incidents/{incident_id}/close", json={}), 403, "source")
-    shut = fr.post(f"/api/v1/incidents/{incident_id}/close", json={"note": "hospital systems restored"})
+    shut = fr.post(
+        f"/api/v1/incidents/{incident_id}/close", json={"note": "hospital systems restored"}
+    )
     assert shut.status_code == 200, shut.text
     assert_error(fr.post(f"/api/v1/incidents/{incident_id}/close", json={}), 409, "already closed")
 
@@ -265,7 +316,13 @@ def test_emergency_request_end_to_end_to_the_post_event_package(world):
     assert "MARK-EDGE" not in response.text  # nor a relationship pointing at it
     notes = [o for o in bundle["objects"] if o["type"] == "note"]
     timeline = next(n for n in notes if n["abstract"].startswith("Timeline"))["content"]
-    for step in ("escalation", "submitted -> acknowledged", "in-progress -> executed", "executed -> closed", "incident closed"):
+    for step in (
+        "escalation",
+        "submitted -> acknowledged",
+        "in-progress -> executed",
+        "executed -> closed",
+        "incident closed",
+    ):
         assert step in timeline, step
     answered_note = next(n for n in notes if request_id in n["abstract"])
     assert "server seized" in answered_note["content"]
@@ -276,12 +333,20 @@ def test_emergency_request_end_to_end_to_the_post_event_package(world):
     html = fr.get(f"/api/v1/incidents/{incident_id}/package?format=html")
     assert html.status_code == 200
     assert html.headers["content-type"].startswith("text/html")
-    for text in ("Timeline", "escalation", "server seized", "LockBit attack on a clinic in FR", "preservation to IT"):
+    for text in (
+        "Timeline",
+        "escalation",
+        "server seized",
+        "LockBit attack on a clinic in FR",
+        "preservation to IT",
+    ):
         assert text in html.text, text
     assert "MARK-HIDDEN-FROM-FR" not in html.text
     assert_error(fr.get(f"/api/v1/incidents/{incident_id}/package?format=pdf"), 400, "stix or html")
     # Germany asked nothing about it: no package.
-    assert_error(world.client("DE", Role.MEMBER).get(f"/api/v1/incidents/{incident_id}/package"), 403)
+    assert_error(
+        world.client("DE", Role.MEMBER).get(f"/api/v1/incidents/{incident_id}/package"), 403
+    )
     assert world.services.audit.verify().ok
 
 
@@ -313,17 +378,28 @@ def test_the_requested_country_sees_linked_records_only_as_their_handling_allows
     assert "content" not in envelope
     assert "links" not in envelope
     shared = fr.post("/api/v1/requests", json=emergency_body(share_with_secretariat=True)).json()
-    assert world.client("GS", Role.ANALYST).get(f"/api/v1/requests/{shared['id']}").json()["view"] == "full"
+    assert (
+        world.client("GS", Role.ANALYST).get(f"/api/v1/requests/{shared['id']}").json()["view"]
+        == "full"
+    )
 
 
 def test_the_request_inherits_the_markings_of_its_links(world):
     paris = world.services.accounts.org("NCB Paris")
-    red = indicator(object_marking_refs=["marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"], extensions=ext(allow=["IT"]))
+    red = indicator(
+        object_marking_refs=["marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"],
+        extensions=ext(allow=["IT"]),
+    )
     world.services.ingest.ingest_objects([red], principal=LOCAL_ADMIN, source=paris)
     fr = world.client("FR", Role.MEMBER)
     filed = fr.post("/api/v1/requests", json=emergency_body(links=[red["id"]]))
     assert filed.json()["tlp"] == "TLP:RED"
-    assert_error(fr.post("/api/v1/requests", json=emergency_body(links=[red["id"]], tlp="green")), 400, "tlp", "TLP:RED")
+    assert_error(
+        fr.post("/api/v1/requests", json=emergency_body(links=[red["id"]], tlp="green")),
+        400,
+        "tlp",
+        "TLP:RED",
+    )
 
 
 def test_stop_payment_comes_from_the_victim_country_only(world):
@@ -339,9 +415,15 @@ def test_stop_payment_comes_from_the_victim_country_only(world):
         beneficiary_bank="Banca Esempio",
     )
     fr = world.client("FR", Role.MEMBER)
-    assert_error(fr.post("/api/v1/requests", json={**body, "victim_country": "DE"}), 403, "victim country")
+    assert_error(
+        fr.post("/api/v1/requests", json={**body, "victim_country": "DE"}), 403, "victim country"
+    )
     assert_error(fr.post("/api/v1/requests", json=body), 400, "victim_country")
-    assert_error(fr.post("/api/v1/requests", json={**body, "victim_country": "FR", "urgency": "routine"}), 400, "emergency")
+    assert_error(
+        fr.post("/api/v1/requests", json={**body, "victim_country": "FR", "urgency": "routine"}),
+        400,
+        "emergency",
+    )
     ok = fr.post("/api/v1/requests", json={**body, "victim_country": "FR"})
     assert ok.status_code == 201, ok.text
     assert ok.json()["urgency"] == "emergency"
@@ -383,10 +465,18 @@ def test_bad_filings_are_refused_naming_the_problem(world, changes, status, need
 
 
 def test_who_may_file(world):
-    assert_error(world.client("ACME", Role.PARTNER).post("/api/v1/requests", json=emergency_body()), 403)
-    assert_error(world.client("GS", Role.ANALYST).post("/api/v1/requests", json=emergency_body()), 403)
-    assert_error(world.client("FR", Role.NCB_ADMIN).post("/api/v1/requests", json=emergency_body()), 403)
-    assert_error(world.client("FR", Role.MEMBER).post("/api/v1/requests", json=["x"]), 400, "JSON object")
+    assert_error(
+        world.client("ACME", Role.PARTNER).post("/api/v1/requests", json=emergency_body()), 403
+    )
+    assert_error(
+        world.client("GS", Role.ANALYST).post("/api/v1/requests", json=emergency_body()), 403
+    )
+    assert_error(
+        world.client("FR", Role.NCB_ADMIN).post("/api/v1/requests", json=emergency_body()), 403
+    )
+    assert_error(
+        world.client("FR", Role.MEMBER).post("/api/v1/requests", json=["x"]), 400, "JSON object"
+    )
     no_body = world.client("FR", Role.MEMBER).post("/api/v1/requests")
     assert no_body.status_code == 400
 
@@ -400,8 +490,16 @@ def test_bad_transitions_leave_the_request_unchanged(world):
     def move(client, **body):
         return client.post(f"/api/v1/requests/{request_id}/transitions", json=body)
 
-    assert_error(move(it, to="executed", answer="done"), 409, "submitted", "cannot go to executed", "acknowledged")
-    assert_error(move(fr, to="acknowledged"), 403, "only the requested country (IT)", "FR was not asked")
+    assert_error(
+        move(it, to="executed", answer="done"),
+        409,
+        "submitted",
+        "cannot go to executed",
+        "acknowledged",
+    )
+    assert_error(
+        move(fr, to="acknowledged"), 403, "only the requested country (IT)", "FR was not asked"
+    )
     assert_error(move(world.client("IT", Role.MEMBER), to="acknowledged"), 403, "duty officer")
     assert_error(move(world.client("DE"), to="acknowledged"), 404, request_id)
     assert_error(move(world.client("GS", Role.ANALYST), to="acknowledged"), 403)
@@ -420,14 +518,21 @@ def test_bad_transitions_leave_the_request_unchanged(world):
     assert_error(move(it, to="refused", reason="no", ground="lazy"), 400, "ground")
     assert_error(move(it, to="refused", ground="political-offence"), 400, "reason")
     assert_error(move(it, to="executed", answer="x"), 409, "acknowledged")
-    refused = move(it, to="refused", reason="The facts describe a political offence", ground="political_offence")
+    refused = move(
+        it,
+        to="refused",
+        reason="The facts describe a political offence",
+        ground="political_offence",
+    )
     assert refused.status_code == 200, refused.text
     assert refused.json()["content"]["refusal_ground"] == "political-offence"
     assert_error(move(fr, to="mla-pending", mla_reference="x"), 409)
     assert move(fr, to="closed").status_code == 200
     assert_error(move(fr, to="closed"), 409, "final")
     history = fr.get(f"/api/v1/requests/{request_id}").json()["history"]
-    transitions = [(h["from"], h["to"], h["actor"].split("@")[0]) for h in history if h["kind"] == "transition"]
+    transitions = [
+        (h["from"], h["to"], h["actor"].split("@")[0]) for h in history if h["kind"] == "transition"
+    ]
     assert transitions == [
         ("draft", "submitted", "FR-member"),
         ("submitted", "acknowledged", "IT-duty-officer"),
@@ -448,8 +553,12 @@ def test_a_draft_is_completed_then_submitted(world):
     assert world.client("IT").get("/api/v1/notifications").json()["items"] == []
     move = f"/api/v1/requests/{request_id}/transitions"
     assert_error(fr.post(move, json={"to": "submitted"}), 400, "(e)")
-    assert_error(fr.patch(f"/api/v1/requests/{request_id}", json={"type": "legal-info"}), 400, "type")
-    assert_error(world.client("IT").patch(f"/api/v1/requests/{request_id}", json={"necessity": "x"}), 403)
+    assert_error(
+        fr.patch(f"/api/v1/requests/{request_id}", json={"type": "legal-info"}), 400, "type"
+    )
+    assert_error(
+        world.client("IT").patch(f"/api/v1/requests/{request_id}", json={"necessity": "x"}), 403
+    )
     edited = fr.patch(f"/api/v1/requests/{request_id}", json={"necessity": "Logs kept 7 days"})
     assert edited.status_code == 200, edited.text
     assert fr.post(move, json={"to": "submitted"}).json()["state"] == "submitted"

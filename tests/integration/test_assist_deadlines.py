@@ -50,12 +50,11 @@ def world(database_url):
 
 def events(services, request_id, kind):
     with services.database.read() as conn:
-        rows = conn.execute(
+        return conn.execute(
             select(assist_events).where(
                 assist_events.c.request_id == request_id, assist_events.c.kind == kind.value
             )
         ).all()
-    return rows
 
 
 def logged(services, action):
@@ -178,7 +177,9 @@ def test_preservation_lasts_60_days_with_reminders_at_t14_and_t3(world):
     assert assist.sweep(executed + timedelta(days=50)).reminders == 0
     assert assist.sweep(executed + timedelta(days=57)).reminders == 1
     assert assist.sweep(executed + timedelta(days=59)).reminders == 0
-    reminders = [n for n in assist.notifications(c("FR", Role.MEMBER)) if n.kind.value == "reminder"]
+    reminders = [
+        n for n in assist.notifications(c("FR", Role.MEMBER)) if n.kind.value == "reminder"
+    ]
     assert len(reminders) == 2
     assert "14 days" in reminders[-1].subject
     assert "3 days" in reminders[0].subject
@@ -187,7 +188,11 @@ def test_preservation_lasts_60_days_with_reminders_at_t14_and_t3(world):
     expired = assist.get(c("IT"), request.id)
     assert expired.request.state is RequestState.EXPIRED
     last = expired.events[-1]
-    assert (last.actor, last.side.value, last.to_state) == ("canal[sweep]", "system", RequestState.EXPIRED)
+    assert (last.actor, last.side.value, last.to_state) == (
+        "canal[sweep]",
+        "system",
+        RequestState.EXPIRED,
+    )
     assert any("release" in n.subject for n in assist.notifications(c("IT")))
 
 
@@ -226,8 +231,7 @@ def test_two_sweeps_at_once_take_each_step_once(world, database_url):
     def run(svc):
         try:
             barrier.wait()
-            for hours in (1, 2, 3, 4):
-                reports.append(svc.assist.sweep(T0 + timedelta(hours=hours)))
+            reports.extend(svc.assist.sweep(T0 + timedelta(hours=h)) for h in (1, 2, 3, 4))
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 

@@ -148,7 +148,11 @@ def test_a_receiver_that_is_down_is_retried_then_marked_failed_and_can_be_resent
     with services.database.read() as conn:
         rows = conn.execute(select(audit_log.c.action, audit_log.c.summary)).all()
     about = [a for a, summary in rows if orjson.loads(summary).get("delivery") == failed.id]
-    assert about == [*["assist:delivery:failed"] * 3, "assist:delivery:retry", "assist:delivery:sent"]
+    assert about == [
+        *["assist:delivery:failed"] * 3,
+        "assist:delivery:retry",
+        "assist:delivery:sent",
+    ]
     services.close()
 
 

@@ -43,7 +43,7 @@ TARGETS = [s.value for s in RequestState]
 #: as well as trying every illegal move.
 # The first state allowed next is the one forward; the others end the request early.
 forward = st.one_of(st.just(0), st.just(0), st.just(0), st.integers(min_value=0, max_value=3))
-legal = st.tuples(st.just("move"), st.none(), forward, st.just(True))
+legal = st.tuples(st.just("move"), st.none(), forward, st.just(value=True))
 anything = st.tuples(
     st.just("move"),
     st.one_of(st.none(), st.sampled_from(range(len(ACTORS)))),
@@ -89,18 +89,21 @@ def test_random_event_sequences_stay_in_the_machine(sqlite_url, kind, draft, ste
             )
             for key in ACTORS
         }
-        body = preservation_body() if kind is RequestType.PRESERVATION else emergency_body(
-            type=kind.value
+        body = (
+            preservation_body()
+            if kind is RequestType.PRESERVATION
+            else emergency_body(type=kind.value)
         )
         filed = services.assist.file(people["FR", Role.MEMBER], {**body, "draft": draft})
         request_id = filed.shown.request.id
-        for step, who, target, details in steps:
+        for step, who, wanted, details in steps:
             before = services.assist.get(LOCAL_ADMIN, request_id, log=False)
             if step == "sweep":
                 clock.set(clock.now() + timedelta(hours=who))
                 services.assist.sweep()
             else:
                 current = before.request.state
+                target = wanted
                 if isinstance(target, int):
                     allowed = next_states(kind, current)
                     target = allowed[target % len(allowed)].value if allowed else "draft"
@@ -131,7 +134,8 @@ def test_random_event_sequences_stay_in_the_machine(sqlite_url, kind, draft, ste
                 assert after.state.value == target
                 event(f"reached {target}")
                 side = transition_side(kind, before.request.state, after.state)
-                assert side is not None and side is not Side.SYSTEM
+                assert side is not None
+                assert side is not Side.SYSTEM
                 if actor_key[0] == "IT":
                     assert side in {Side.REQUESTED, Side.EITHER}
                     assert actor_key[1] is Role.DUTY_OFFICER

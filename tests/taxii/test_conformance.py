@@ -127,7 +127,9 @@ def test_g07_every_response_is_taxii_media_type(taxii):
     taxii.add([stored])
     for method, path in ENDPOINTS + collection_endpoints(taxii, object_id=stored["id"]):
         for who in ("paris", None):
-            kwargs = {"content": b"{}", "headers": {"Content-Type": T21}} if method == "POST" else {}
+            kwargs = (
+                {"content": b"{}", "headers": {"Content-Type": T21}} if method == "POST" else {}
+            )
             response = taxii.request(method, path, who=who, **kwargs)
             assert response.headers["content-type"] == T21, (method, path, response.text)
     malformed = taxii.post(taxii.objects_path(), b"{not json")
@@ -139,7 +141,9 @@ def test_g07_every_response_is_taxii_media_type(taxii):
 def test_g08_a_defined_content_type_is_not_415(taxii):
     """G-08: POST with Content-Type T21 (or without version) is never 415."""
     for content_type in (T21, "application/taxii+json"):
-        response = taxii.post(taxii.objects_path(), {"objects": [indicator()]}, content_type=content_type)
+        response = taxii.post(
+            taxii.objects_path(), {"objects": [indicator()]}, content_type=content_type
+        )
         assert response.status_code == 202, response.text
 
 
@@ -189,7 +193,9 @@ def test_g12_objects_the_caller_may_not_see_are_omitted(taxii):
     coll = taxii.collections[LE]
     absent = taxii.get(f"collections/{coll}/objects/{hidden['id']}/", who="rome")
     assert_taxii_error(absent, 404)
-    assert_taxii_error(taxii.get(f"collections/{coll}/objects/{hidden['id']}/versions/", who="rome"), 404)
+    assert_taxii_error(
+        taxii.get(f"collections/{coll}/objects/{hidden['id']}/versions/", who="rome"), 404
+    )
 
 
 def test_g13_no_user_agent_is_fine(taxii):
@@ -246,7 +252,9 @@ def test_g17_lists_are_never_empty(taxii):
     coll = taxii.collections[LE]
     stored = indicator()
     taxii.add([stored])
-    none = taxii.get(f"collections/{coll}/objects/{stored['id']}/versions/?added_after=2999-01-01T00:00:00Z")
+    none = taxii.get(
+        f"collections/{coll}/objects/{stored['id']}/versions/?added_after=2999-01-01T00:00:00Z"
+    )
     assert none.status_code == 200
     assert none.json() == {}
 
@@ -297,7 +305,14 @@ def test_g19_every_error_is_an_error_resource(taxii):
         (taxii.get(f"collections/{coll}/objects/?limit=0"), 400),
         (taxii.post(taxii.objects_path(), {"objects": []}), 422),
         (taxii.post(taxii.objects_path(), b"[]", content_type="text/plain"), 415),
-        (taxii.post(f"collections/{taxii.collections['ransomware']}/objects/", {"objects": [indicator()]}, who="partner"), 403),
+        (
+            taxii.post(
+                f"collections/{taxii.collections['ransomware']}/objects/",
+                {"objects": [indicator()]},
+                who="partner",
+            ),
+            403,
+        ),
     ]
     for response, status in cases:
         assert_taxii_error(response, status)
@@ -436,7 +451,9 @@ def test_e_add_add_objects(taxii):
     [got] = objects(taxii, "partners", who="paris").json()["objects"]
     handling = got["extensions"][CANAL_EXTENSION_ID]
     assert handling["audience"] == "partners"
-    assert got["object_marking_refs"][0] == "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
+    assert (
+        got["object_marking_refs"][0] == "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
+    )
     assert ids_of(objects(taxii, "partners", who="partner")) == [stored["id"]]
 
 
@@ -493,11 +510,18 @@ def test_e_getobj_object(taxii):
 def test_e_del_delete_permission_matrix(taxii):
     """E-DEL: 200 without a body for the source; read=false & write=false: 404; one of them
     false: 403; a caller who may see the object but is not its source: 403."""
-    stored = indicator(object_marking_refs=["marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"], extensions=ext(audience="partners"))
+    stored = indicator(
+        object_marking_refs=["marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"],
+        extensions=ext(audience="partners"),
+    )
     taxii.add([stored])
     le, rw = taxii.collections[LE], taxii.collections["ransomware"]
-    assert_taxii_error(taxii.delete(f"collections/{le}/objects/{stored['id']}/", who="partner"), 404)
-    assert_taxii_error(taxii.delete(f"collections/{rw}/objects/{stored['id']}/", who="partner"), 403)
+    assert_taxii_error(
+        taxii.delete(f"collections/{le}/objects/{stored['id']}/", who="partner"), 404
+    )
+    assert_taxii_error(
+        taxii.delete(f"collections/{rw}/objects/{stored['id']}/", who="partner"), 403
+    )
     assert_taxii_error(taxii.delete(f"collections/{le}/objects/{stored['id']}/", who="rome"), 403)
     response = taxii.delete(f"collections/{le}/objects/{stored['id']}/")
     assert response.status_code == 200
@@ -609,7 +633,9 @@ def test_f05_match_values_or_fields_and(taxii):
     one = objects(taxii, query=f"?match[type]=indicator,malware&match[id]={m['id']}")
     assert ids_of(one) == [m["id"]]
     assert len(objects(taxii, query="?match[colour]=red").json()["objects"]) == 3
-    assert_taxii_error(taxii.get(f"{taxii.objects_path()}?match[type]=indicator&match[type]=malware"), 400)
+    assert_taxii_error(
+        taxii.get(f"{taxii.objects_path()}?match[type]=indicator&match[type]=malware"), 400
+    )
 
 
 def test_f06_match_id(taxii):
@@ -617,7 +643,10 @@ def test_f06_match_id(taxii):
     stored = [indicator() for _ in range(3)]
     taxii.add(stored)
     wanted = f"{stored[0]['id']},{stored[2]['id']}"
-    assert ids_of(objects(taxii, query=f"?match[id]={wanted}")) == [stored[0]["id"], stored[2]["id"]]
+    assert ids_of(objects(taxii, query=f"?match[id]={wanted}")) == [
+        stored[0]["id"],
+        stored[2]["id"],
+    ]
 
 
 def test_f07_match_type_of_an_absent_type(taxii):
@@ -657,7 +686,12 @@ def test_f09_first_all_and_timestamps(taxii):
 
 def test_f10_all_with_another_value_is_400(taxii):
     """F-10 [decision]: `all` with another value, or a repeated value, is 400."""
-    for value in ("all,first", "last,all", "first,first", "2016-01-01T00:00:00Z,2016-01-01T00:00:00.000Z"):
+    for value in (
+        "all,first",
+        "last,all",
+        "first,first",
+        "2016-01-01T00:00:00Z,2016-01-01T00:00:00.000Z",
+    ):
         assert_taxii_error(taxii.get(f"{taxii.objects_path()}?match[version]={value}"), 400)
 
 
@@ -793,7 +827,11 @@ def test_p08_old_next_with_changed_filters_is_400(taxii):
     """P-08: `next` is opaque; with changed filters it is refused, never trusted."""
     taxii.add([indicator() for _ in range(3)])
     token = objects(taxii, query="?limit=1").json()["next"]
-    for changed in ("match[id]=" + indicator()["id"], "added_after=2020-01-01T00:00:00Z", "match[version]=all"):
+    for changed in (
+        "match[id]=" + indicator()["id"],
+        "added_after=2020-01-01T00:00:00Z",
+        "match[version]=all",
+    ):
         assert_taxii_error(taxii.get(f"{taxii.objects_path()}?limit=1&{changed}&next={token}"), 400)
     other = taxii.collections["own"]
     assert_taxii_error(taxii.get(f"collections/{other}/objects/?limit=1&next={token}"), 400)

@@ -61,7 +61,11 @@ def test_pull_from_medallion_is_incremental_and_resumable(services, tmp_path):
             )
         assert len(stored_ids(services)) == 40
         resumed = services.pulls.pull(
-            url, medallion.collection, principal=LOCAL_ADMIN, source=berlin, credentials=MEDALLION,
+            url,
+            medallion.collection,
+            principal=LOCAL_ADMIN,
+            source=berlin,
+            credentials=MEDALLION,
             page_size=40,
         )
         assert resumed.rejected == 0
@@ -104,7 +108,10 @@ def test_pull_from_a_second_canal(services, tmp_path, sqlite_template):
         report = remote.ingest.ingest_objects(sent, principal=LOCAL_ADMIN, source=madrid_remote)
         assert report.rejected == []
         madrid = add_org(services, "NCB Madrid", country="ES")
-        with serve_app(create_app(remote)) as base, CuttingProxy(int(base.rsplit(":", 1)[1])) as proxy:
+        with (
+            serve_app(create_app(remote)) as base,
+            CuttingProxy(int(base.rsplit(":", 1)[1])) as proxy,
+        ):
             url = proxy.url + "/taxii2/canal/"
             credentials = Credentials(bearer=token)
             with pytest.raises(PullError):
@@ -120,8 +127,12 @@ def test_pull_from_a_second_canal(services, tmp_path, sqlite_template):
             assert len(stored_ids(services)) == 90
             # The position is past the second page: the third is read again, nothing lost.
             resumed = services.pulls.pull(
-                url, "law-enforcement", principal=LOCAL_ADMIN, source=madrid,
-                credentials=credentials, page_size=30,
+                url,
+                "law-enforcement",
+                principal=LOCAL_ADMIN,
+                source=madrid,
+                credentials=credentials,
+                page_size=30,
             )
             assert resumed.counts.get("duplicate") == 30
             assert resumed.counts.get("created") == 30
@@ -130,7 +141,10 @@ def test_pull_from_a_second_canal(services, tmp_path, sqlite_template):
             later = [indicator(f"192.0.2.{i}") for i in range(10)]
             remote.ingest.ingest_objects(later, principal=LOCAL_ADMIN, source=madrid_remote)
             again = services.pulls.pull(
-                url, "law-enforcement", principal=LOCAL_ADMIN, source=madrid,
+                url,
+                "law-enforcement",
+                principal=LOCAL_ADMIN,
+                source=madrid,
                 credentials=credentials,
             )
             assert again.objects == 10
@@ -151,13 +165,19 @@ def test_pull_refuses_an_unknown_collection(services, tmp_path):
     with Medallion(tmp_path) as medallion:
         with pytest.raises(PullError, match="no collection"):
             services.pulls.pull(
-                medallion.url + "/taxii2/", "nope", principal=LOCAL_ADMIN, source=berlin,
+                medallion.url + "/taxii2/",
+                "nope",
+                principal=LOCAL_ADMIN,
+                source=berlin,
                 credentials=MEDALLION,
             )
         with pytest.raises(PullError):
             services.pulls.pull(
-                medallion.url + "/taxii2/", medallion.collection, principal=LOCAL_ADMIN,
-                source=berlin, credentials=Credentials(user="admin", password="wrong"),
+                medallion.url + "/taxii2/",
+                medallion.collection,
+                principal=LOCAL_ADMIN,
+                source=berlin,
+                credentials=Credentials(user="admin", password="wrong"),
             )
 
 
@@ -167,8 +187,16 @@ def test_cli_pull_and_the_scheduled_form(sqlite_url, tmp_path):
     with Medallion(tmp_path) as medallion:
         medallion.add([indicator(f"198.51.100.{i}") for i in range(20)])
         first = cli(
-            "pull", medallion.url + "/taxii2/", "--collection", medallion.collection,
-            "--source", "NCB Berlin", "--user", "admin", "--tlp", "green",
+            "pull",
+            medallion.url + "/taxii2/",
+            "--collection",
+            medallion.collection,
+            "--source",
+            "NCB Berlin",
+            "--user",
+            "admin",
+            "--tlp",
+            "green",
             env={"CANAL_PULL_PASSWORD": Medallion.PASSWORD},
         )
         assert first.code == 0, first.stderr

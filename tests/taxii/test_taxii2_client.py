@@ -68,7 +68,9 @@ def test_taxii2_client_round_trip(sqlite_services):
             back = by_key[obj["id"], _version(obj)]
             assert without_handling(back) == without_handling(obj)
 
-        manifest = [e for page in as_pages(own.get_manifest, per_request=40) for e in page["objects"]]
+        manifest = [
+            e for page in as_pages(own.get_manifest, per_request=40) for e in page["objects"]
+        ]
         latest = {o["id"] for o in sent}
         assert {e["id"] for e in manifest} == latest
 

@@ -4,6 +4,7 @@ is submitted (R24, R34), the deadline arithmetic."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import pytest
 
@@ -27,7 +28,7 @@ from canal.model.assist import (
 
 def test_the_main_line_of_r25():
     line = ["draft", "submitted", "acknowledged", "in-progress", "executed"]
-    for current, target in zip(line, line[1:], strict=False):
+    for current, target in pairwise(line):
         side = transition_side(
             RequestType.TECHNICAL_ADVICE, RequestState(current), RequestState(target)
         )

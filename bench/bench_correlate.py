@@ -1,0 +1,257 @@
+"""Correlation at scale: a full rebuild over 1M distinct observables, incremental linking
+during ingest against plain ingest, batch lookups against a bare SQLite IN (...) ceiling, and
+the latency of single HTTP lookups under 20 concurrent clients. All on SQLite, in one run.
+
+    .venv/bin/python bench/bench_correlate.py [--records 400000] [--keep var/bench-corr.db]
+
+The store: indicators in networks of 20, each carrying two values of its own and one shared
+with its network (so about 2.5 distinct values per record), over domains, IPv4 and SHA-256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from canal.accounts.service import LOCAL_ADMIN
+from canal.analysis.lookup import LookupItem
+from canal.app import build_services
+from canal.config import load_settings
+from canal.model.org import OrgKind, Role
+from canal.store.migrate import upgrade
+
+STAMP = "2026-05-01T10:00:00.000Z"
+NETWORK = 20
+
+
+def value_of(rng: random.Random, kind: int) -> tuple[str, str]:
+    if kind == 0:
+        return "domain-name:value", f"x{rng.getrandbits(48):012x}.net"
+    if kind == 1:
+        # 91.0.0.0/8 and the like: public space, mostly off the warninglists.
+        return (
+            "ipv4-addr:value",
+            f"{rng.choice((91, 92, 93, 94))}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+        )
+    return "file:hashes.'SHA-256'", f"{rng.getrandbits(256):064x}"
+
+
+def indicators(count: int, seed: int) -> Iterator[dict[str, object]]:
+    rng = random.Random(seed)
+    shared: tuple[str, str] = ("", "")
+    for i in range(count):
+        if i % NETWORK == 0:
+            shared = value_of(rng, rng.randrange(3))
+        own = [value_of(rng, rng.randrange(3)) for _ in range(2)]
+        pattern = " OR ".join(f"[{path} = '{value}']" for path, value in (shared, *own))
+        yield {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": f"indicator--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+            "created": STAMP,
+            "modified": STAMP,
+            "name": f"indicator {i}",
+            "pattern": pattern,
+            "pattern_type": "stix",
+            "pattern_version": "2.1",
+            "valid_from": STAMP,
+            "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"],
+        }
+
+
+def fill(services, records: int) -> None:
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    from canal.store.tables import records as records_table  # noqa: PLC0415
+
+    with services.database.read() as conn:
+        have = conn.execute(select(func.count()).select_from(records_table)).scalar_one()
+    if have >= records:
+        return
+    orgs = {o.name: o for o in services.accounts.list_orgs()}
+    sources = [
+        orgs.get(name)
+        or services.accounts.add_org(LOCAL_ADMIN, name=name, kind=OrgKind.MEMBER, country=country)
+        for name, country in (("NCB Paris", "FR"), ("NCB Rome", "IT"), ("NCB Lagos", "NG"))
+    ]
+    start = time.perf_counter()
+    batch = 50_000
+    for n, first in enumerate(range(have, records, batch)):
+        size = min(batch, records - first)
+        services.ingest.ingest_objects(
+            list(indicators(size, seed=first)), principal=LOCAL_ADMIN, source=sources[n % 3]
+        )
+        done = first + size
+        print(
+            f"  loaded {done:,} records ({done / (time.perf_counter() - start):,.0f}/s)", flush=True
+        )
+
+
+def distinct_values(database) -> list[str]:
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from canal.store.tables import observables  # noqa: PLC0415
+
+    with database.read() as conn:
+        return [
+            f"{k}:{v}" for k, v in conn.execute(select(observables.c.kind, observables.c.value))
+        ]
+
+
+def bench_incremental(services, n: int) -> tuple[float, float]:
+    """(with index, plain) ingest rates for n new objects into the big store."""
+    org = services.accounts.org("NCB Paris")
+    hook = services.ingest.after_write
+    objs = list(indicators(2 * n, seed=987_654_321))
+    services.ingest.after_write = None
+    start = time.perf_counter()
+    services.ingest.ingest_objects(objs[:n], principal=LOCAL_ADMIN, source=org)
+    plain = n / (time.perf_counter() - start)
+    services.ingest.after_write = hook
+    start = time.perf_counter()
+    services.ingest.ingest_objects(objs[n:], principal=LOCAL_ADMIN, source=org)
+    indexed = n / (time.perf_counter() - start)
+    return indexed, plain
+
+
+def bench_lookup(services, values: list[str], n: int) -> tuple[float, float]:
+    rng = random.Random(5)
+    sample = rng.sample(values, n // 2) + [f"domain:none{i}.example.net" for i in range(n - n // 2)]
+    items = [LookupItem(v.split(":", 1)[1], v.split(":", 1)[0]) for v in sample]
+    services.lookups.lookup(LOCAL_ADMIN, items[:1000])  # warm
+    start = time.perf_counter()
+    services.lookups.lookup(LOCAL_ADMIN, items)
+    canal_rate = n / (time.perf_counter() - start)
+    # The ceiling: the same values in a bare indexed table, looked up with IN (...).
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "bare.db")
+        conn.execute("CREATE TABLE v (key TEXT PRIMARY KEY)")
+        conn.executemany("INSERT INTO v VALUES (?)", ((v,) for v in values))
+        conn.commit()
+        start = time.perf_counter()
+        for i in range(0, n, 500):
+            chunk = sample[i : i + 500]
+            conn.execute(
+                f"SELECT key FROM v WHERE key IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+        bare_rate = n / (time.perf_counter() - start)
+        conn.close()
+    return canal_rate, bare_rate
+
+
+def bench_http(url: str, values: list[str], clients: int, seconds: float) -> list[float]:
+    env = {
+        **os.environ,
+        "CANAL_DATABASE_URL": url,
+        "CANAL_LOOKUP_PER_MINUTE": "100000000",
+        "CANAL_LOOKUP_PER_TYPE_PER_MINUTE": "100000000",
+        "CANAL_ASSIST_SWEEP_SECONDS": "0",
+    }
+    services = build_services(load_settings(environ={}, database_url=url))
+    token = services.accounts.create_token(
+        LOCAL_ADMIN, org=services.accounts.org("NCB Rome"), role=Role.MEMBER
+    ).token
+    services.close()
+    port = 18765
+    server = subprocess.Popen(
+        [sys.executable, "-m", "canal", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        latencies: list[float] = []
+        lock = threading.Lock()
+        stop = time.perf_counter() + seconds
+
+        def run(seed: int) -> None:
+            rng = random.Random(seed)
+            mine: list[float] = []
+            with httpx.Client(
+                base_url=base, headers={"Authorization": f"Bearer {token}"}
+            ) as client:
+                client.post("/api/v1/lookup", json={"values": ["91.1.1.1"]})
+                while time.perf_counter() < stop:
+                    kind, value = rng.choice(values).split(":", 1)
+                    t = time.perf_counter()
+                    response = client.post(
+                        "/api/v1/lookup", json={"values": [{"value": value, "type": kind}]}
+                    )
+                    mine.append(time.perf_counter() - t)
+                    assert response.status_code == 200, response.text
+            with lock:
+                latencies.extend(mine)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return latencies
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=400_000)
+    parser.add_argument("--keep", help="SQLite file to keep between runs")
+    parser.add_argument("--http-seconds", type=float, default=20)
+    args = parser.parse_args()
+    path = Path(args.keep) if args.keep else Path(tempfile.mkdtemp()) / "corr.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{path.resolve()}"
+    services = build_services(load_settings(environ={}, database_url=url))
+    upgrade(services.database)
+    fill(services, args.records)
+    values = distinct_values(services.database)
+    print(f"store: {args.records:,} records, {len(values):,} distinct observables")
+
+    report = services.correlator.rebuild(LOCAL_ADMIN)
+    print(
+        f"full correlate: {report.seconds:.1f} s for {report.observables:,} observables, "
+        f"{report.records:,} records -> {report.clusters:,} clusters (target < 30 s)"
+    )
+    indexed, plain = bench_incremental(services, 10_000)
+    print(
+        f"incremental: {indexed:,.0f} objects/s with links and clusters vs {plain:,.0f}/s plain "
+        f"= {indexed / plain:.2f} (target >= 0.5)"
+    )
+    canal_rate, bare_rate = bench_lookup(services, values, 100_000)
+    print(
+        f"lookup, 100,000 values in-process: {canal_rate:,.0f} values/s; bare SQLite IN (...): "
+        f"{bare_rate:,.0f}/s (target >= 200,000/s)"
+    )
+    services.close()
+    latencies = sorted(bench_http(url, values, clients=20, seconds=args.http_seconds))
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000
+    print(
+        f"HTTP single-value lookup, 20 clients: {len(latencies):,} requests, p50 {p50:.1f} ms, "
+        f"p99 {p99:.1f} ms (target p99 < 10 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
