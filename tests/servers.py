@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import requests
 import uvicorn
@@ -33,11 +33,12 @@ def wait_for(url: str, timeout: float = 20.0) -> None:
     while True:
         try:
             requests.get(url, timeout=2)
-            return
         except requests.RequestException:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+        else:
+            return
 
 
 @contextlib.contextmanager
@@ -114,7 +115,7 @@ class Medallion:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> Medallion:
+    def __enter__(self) -> Self:
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
             [
                 sys.executable,
@@ -176,7 +177,7 @@ class CuttingProxy:
     def cut_next_response(self) -> None:
         self._cut.set()
 
-    def __enter__(self) -> CuttingProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -16,7 +16,8 @@ from factories import add_org, indicator, malware
 
 T21 = "application/taxii+json;version=2.1"
 EXAMPLES_PER_OPERATION = 25
-STATS: list = []
+#: Statuses seen, by operation (also rotates the collection ids used).
+STATS: list[tuple[str, int]] = []
 
 
 def _fuzz(operation, headers, failures):
@@ -68,7 +69,6 @@ def test_no_operation_answers_500(sqlite_services):
 
     for operation in operations:
         _fuzz(operation, headers, failures)
-    import collections, sys
-
-    print(collections.Counter(STATS), file=sys.stderr)
     assert failures == []
+    # The run reached past authentication and content negotiation into the handlers.
+    assert sum(1 for _, status in STATS if status in {200, 202}) > 100

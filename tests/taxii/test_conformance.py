@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from taxii_harness import ROOT, T21, TIMESTAMP, UUID4, assert_taxii_error, build_taxii
 
 from canal.model.extension import CANAL_EXTENSION_ID
 from factories import indicator, ipv4, malware
+from taxii_harness import ROOT, T21, TIMESTAMP, UUID4, assert_taxii_error, build_taxii
 
 LE = "law-enforcement"
 
@@ -112,7 +112,7 @@ def test_g06_media_ranges_and_q_values(taxii):
         "*/*",
         "application/*",
         f"{T21};q=0.9",
-        f'application/taxii+json; version="2.1"',
+        'application/taxii+json; version="2.1"',
         f"text/html, {T21};q=0.5",
     ):
         response = taxii.get("/taxii2/", accept=accept)

@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from canal.accounts.service import LOCAL_ADMIN
-from canal.config import load_settings
 from canal.app import build_services
+from canal.config import load_settings
 from canal.exchange.pull import Credentials, PullError, load_feeds
 from canal.model.extension import CANAL_EXTENSION_ID
 from canal.model.handling import Tlp

@@ -82,4 +82,4 @@ def test_taxii2_client_round_trip(sqlite_services):
 
         # Bearer works as well as Basic.
         bearer = Server(base + "/taxii2/", auth=Bearer(token))
-        assert [c.alias for c in bearer.default.collections][0] == "law-enforcement"
+        assert next(c.alias for c in bearer.default.collections) == "law-enforcement"

@@ -40,6 +40,7 @@ class CorrelationReport:
     clusters: int = 0
     clustered_records: int = 0
     flagged: int = 0
+    tokens: int = 0
     hubs: list[tuple[str, int]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -63,6 +64,8 @@ class Correlator:
         if reflag:
             say("flagging values against the warninglists")
             report.flagged = self.reflag()
+        with write_unit(self.database, self.clock) as unit:
+            report.tokens = self.index.fill_blind_tokens(unit.conn)
         uf = UnionFind()
         hub_threshold = self.index.hub_threshold
         with self.database.read() as conn:

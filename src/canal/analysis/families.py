@@ -1,7 +1,7 @@
 """Ransomware family names resolved to one canonical family through the MISP galaxies.
 
-`resolve_family(name)` looks the name up in the MISP ransomware galaxy (pymispgalaxies): a
-family's value or one of its synonyms, compared blind to case, punctuation, spaces and
+`resolve_family(name)` looks the name up in the MISP ransomware galaxy, as pymispgalaxies ships
+it: a family's value or one of its synonyms, compared blind to case, punctuation, spaces and
 character width (NFKC): "LockBit 3.0" and "lockbit-3.0" are one key. Steps, the first that
 finds one family wins:
 
@@ -19,18 +19,22 @@ families is ambiguous and resolves to none.
 
 Fallback: a name the galaxies do not know (or that is ambiguous) is kept as given, trimmed
 and with its spaces collapsed, and marked unresolved (`galaxy_uuid` None); nothing is guessed.
-The galaxies are loaded once per process (about two seconds).
+The galaxy files pymispgalaxies ships are read once per process (a fraction of a second).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Final
+
+import orjson
 
 __all__ = [
     "Family",
@@ -203,23 +207,37 @@ class FamilyCatalogue:
         return Family(entry.value, tuple(sorted(aliases, key=str.casefold)), entry.uuid, match)
 
 
-def _synonyms(meta: Any) -> tuple[str, ...]:
-    raw = getattr(meta, "synonyms", None) or ()
+def _synonyms(value: dict[str, Any]) -> tuple[str, ...]:
+    meta = value.get("meta") or {}
+    raw = (meta.get("synonyms") or ()) if isinstance(meta, dict) else ()
     return tuple(sorted({_tidy(str(s)) for s in raw} - {""}))
 
 
-def _galaxy_entries(
-    cluster: Callable[[str], Any],
-) -> tuple[list[GalaxyEntry], list[tuple[str, ...]]]:
+def _clusters_dir() -> Path | None:
+    """Where pymispgalaxies keeps the galaxy clusters, found without importing it: its API
+    imports jsonschema, which costs seconds at start-up."""
+    spec = importlib.util.find_spec("pymispgalaxies")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "misp-galaxy" / "clusters"
+
+
+def _values(clusters: Path, name: str) -> list[dict[str, Any]]:
+    data = orjson.loads((clusters / f"{name}.json").read_bytes())
+    return [v for v in data["values"] if isinstance(v, dict)]
+
+
+def _galaxy_entries(clusters: Path) -> tuple[list[GalaxyEntry], list[tuple[str, ...]]]:
     entries: list[GalaxyEntry] = []
-    for value in cluster("ransomware").values():
-        name = _tidy(str(value.value))
+    for value in _values(clusters, "ransomware"):
+        name = _tidy(str(value.get("value", "")))
         if name:
-            refs = len(getattr(value.meta, "refs", None) or ())
-            entries.append(GalaxyEntry(name, str(value.uuid), _synonyms(value.meta), refs))
+            meta = value.get("meta")
+            refs = len(meta.get("refs") or ()) if isinstance(meta, dict) else 0
+            entries.append(GalaxyEntry(name, str(value["uuid"]), _synonyms(value), refs))
     bridges: list[tuple[str, ...]] = []
-    for value in cluster("mitre-malware").values():
-        names = (_MITRE_ID.sub("", _tidy(str(value.value))), *_synonyms(value.meta))
+    for value in _values(clusters, "mitre-malware"):
+        names = (_MITRE_ID.sub("", _tidy(str(value.get("value", "")))), *_synonyms(value))
         if len(names) > 1:
             bridges.append(names)
     return entries, bridges
@@ -229,16 +247,12 @@ def _galaxy_entries(
 def galaxy_catalogue() -> FamilyCatalogue:
     """The catalogue of the installed MISP galaxies, built once per process; empty (every
     name unresolved) when the galaxy data cannot be read."""
-    try:
-        from pymispgalaxies.api import (  # noqa: PLC0415 - only when a name is resolved
-            Cluster,
-            PyMISPGalaxiesError,
-        )
-    except ImportError:
+    clusters = _clusters_dir()
+    if clusters is None:
         return FamilyCatalogue(())
     try:
-        entries, bridges = _galaxy_entries(Cluster)
-    except (OSError, ValueError, KeyError, PyMISPGalaxiesError):
+        entries, bridges = _galaxy_entries(clusters)
+    except (OSError, ValueError, KeyError, TypeError):
         return FamilyCatalogue(())
     return FamilyCatalogue(entries, bridges)
 

@@ -181,6 +181,8 @@ class LookupService:
                 a.outcome = Outcome.INVALID
                 a.error = "a token is 64 lower-case hexadecimal characters"
         self._charge(principal, answers)
+        with write_unit(self.database, self.clock) as unit:
+            self.index.fill_blind_tokens(unit.conn)
         wanted = [a.value for a in answers if a.outcome is not Outcome.INVALID]
         with self.database.read() as conn:
             by_token: dict[str, Observable] = {}

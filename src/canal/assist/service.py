@@ -446,11 +446,11 @@ class AssistService:
             raise InvalidInput("share_with_secretariat", "must be true or false")
         respond_by = self._respond_by(body.get("respond_by"), now)
         self._check_fields(principal, request_type, fields, now)
+        if not draft:
+            self._check_complete(request_type, urgency, fields)
         links = self._links(body.get("links"))
         seen = self._seen_links(principal, links)
         tlp = self._tlp(body.get("tlp"), seen)
-        if not draft:
-            self._check_complete(request_type, urgency, fields)
         request_id = str(uuid.uuid4())
         with write_unit(self.database, self.clock) as unit:
             values: dict[str, Any] = {
@@ -552,9 +552,11 @@ class AssistService:
         if "links" in body:
             links = self._links(body["links"])
         seen = self._seen_links(principal, links)
-        tlp = Tlp(request.tlp)
-        if "tlp" in body or "links" in body:
-            tlp = self._tlp(body.get("tlp", request.tlp if "tlp" not in body else None), seen)
+        if "tlp" in body:
+            tlp = self._tlp(body["tlp"], seen)
+        else:
+            # New links may raise the floor; the draft's own TLP is kept if it is higher.
+            tlp = max(Tlp(request.tlp), self._tlp(None, seen), key=lambda t: t.rank)
         share = body.get("share_with_secretariat", request.share_with_secretariat)
         if not isinstance(share, bool):
             raise InvalidInput("share_with_secretariat", "must be true or false")

@@ -12,10 +12,10 @@ from sqlalchemy import (
     Connection,
     Row,
     Select,
+    Table,
     and_,
     func,
     select,
-    tuple_,
     update,
 )
 
@@ -57,7 +57,7 @@ def held_versions(conn: Connection, stix_ids: Sequence[str]) -> dict[str, list[S
     )
     for start in range(0, len(unique), IN_CHUNK):
         chunk = unique[start : start + IN_CHUNK]
-        for row in conn.execute(select(*cols).where(records.c.stix_id.in_(chunk))):
+        for row in conn.execute(select(*cols).where(records.c.stix_id.in_(chunk))).all():
             out.setdefault(row[1], []).append(
                 StoredVersion(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), row[6])
             )
@@ -75,6 +75,20 @@ def _insert_sql(paramstyle: str) -> str:
     return f"INSERT INTO records ({', '.join(_INSERT_COLUMNS)}) VALUES ({marks})"
 
 
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """executemany straight to the driver, for the hot bulk paths (see insert_rows)."""
+    if not rows:
+        return
+    names = list(rows[0])
+    if conn.dialect.paramstyle == "pyformat":
+        marks = ", ".join(f"%({name})s" for name in names)
+    else:
+        marks = ", ".join(f":{name}" for name in names)
+    conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", list(rows)
+    )
+
+
 def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Bulk insert straight to the driver's executemany: the bulk-ingest hot path, where
     SQLAlchemy's per-row parameter processing costs more than the insert itself."""
@@ -84,17 +98,22 @@ def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 def demote_latest(conn: Connection, pairs: Sequence[tuple[str, int]]) -> None:
     """Clear is_latest on the current latest version of each (stix_id, source)."""
-    unique = list(dict.fromkeys(pairs))
-    for start in range(0, len(unique), IN_CHUNK):
-        chunk = unique[start : start + IN_CHUNK]
-        conn.execute(
-            update(records)
-            .where(
-                records.c.is_latest.is_(True),
-                tuple_(records.c.stix_id, records.c.source_org_id).in_(chunk),
+    by_source: dict[int, list[str]] = {}
+    for stix_id, source_id in dict.fromkeys(pairs):
+        by_source.setdefault(source_id, []).append(stix_id)
+    # Per source: "stix_id IN (...)" searches the (stix_id, version, source) index, where a
+    # row-value IN over two columns makes SQLite scan the table.
+    for source_id, ids in by_source.items():
+        for start in range(0, len(ids), IN_CHUNK):
+            conn.execute(
+                update(records)
+                .where(
+                    records.c.stix_id.in_(ids[start : start + IN_CHUNK]),
+                    records.c.source_org_id == source_id,
+                    records.c.is_latest.is_(True),
+                )
+                .values(is_latest=False)
             )
-            .values(is_latest=False)
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +195,7 @@ class RecordReader:
         statement = query.select().order_by(records.c.date_added).limit(limit)
         if after is not None:
             statement = statement.where(records.c.date_added > after)
-        return [self.record(conn, row) for row in conn.execute(statement)]
+        return [self.record(conn, row) for row in conn.execute(statement).all()]
 
     def iterate(
         self, conn: Connection, query: RecordQuery, *, batch: int = 2000
@@ -199,7 +218,7 @@ class RecordReader:
             extra=query.extra,
         )
         statement = scoped.select().order_by(records.c.version, records.c.date_added)
-        return [self.record(conn, row) for row in conn.execute(statement)]
+        return [self.record(conn, row) for row in conn.execute(statement).all()]
 
     def by_pks(self, conn: Connection, pks: Sequence[int]) -> list[Record]:
         out: list[Record] = []
@@ -208,7 +227,7 @@ class RecordReader:
             chunk = unique[start : start + IN_CHUNK]
             out.extend(
                 self.record(conn, row)
-                for row in conn.execute(select(records).where(records.c.pk.in_(chunk)))
+                for row in conn.execute(select(records).where(records.c.pk.in_(chunk))).all()
             )
         return out
 

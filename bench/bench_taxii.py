@@ -1,0 +1,333 @@
+"""TAXII 2.1 servers side by side, on this machine, in the same run: canal (SQLite, policy and
+processing log on, `canal serve`) and medallion 3.0.0 (memory backend), each in its own
+process, driven over HTTP by the same client.
+
+- POST envelopes of 1,000 objects until the collection holds --objects (canal) or until a POST
+  takes longer than --medallion-budget seconds (medallion slows as it grows): rate per size.
+- GET /objects/ in pages of 1,000 across the whole collection: rate, and the server's RSS after
+  the walk at 10k objects and at the end.
+
+    .venv/bin/python bench/bench_taxii.py [--objects 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+import requests
+
+T21 = "application/taxii+json;version=2.1"
+ENVELOPE = 1000
+HEADERS = {"Accept": T21, "Content-Type": T21}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=2)
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+        else:
+            return
+
+
+def indicators(n: int, seed: str) -> Iterator[dict[str, Any]]:
+    """Distinct indicators, as a feed carries them."""
+    for i in range(n):
+        stamp = f"2026-03-{1 + i % 28:02d}T10:{i % 60:02d}:00.000Z"
+        yield {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": f"indicator--{uuid.uuid5(uuid.NAMESPACE_URL, f'{seed}-{i}')}",
+            "created": stamp,
+            "modified": stamp,
+            "name": f"C2 server {i}",
+            "pattern": f"[ipv4-addr:value = '10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}']",
+            "pattern_type": "stix",
+            "valid_from": stamp,
+            "labels": ["malicious-activity"],
+        }
+
+
+class Server:
+    name = ""
+    base = ""
+    objects_url = ""
+    auth: Any = None
+    process: subprocess.Popen[bytes]
+
+    def rss_mb(self) -> float:
+        process = psutil.Process(self.process.pid)
+        total = process.memory_info().rss
+        for child in process.children(recursive=True):
+            total += child.memory_info().rss
+        return total / 1e6
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+class Canal(Server):
+    name = "canal"
+
+    def __init__(self, workdir: Path) -> None:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CANAL_")}
+        env["CANAL_DATABASE_URL"] = f"sqlite:///{workdir}/canal.db"
+
+        def cli(*args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "canal", *args],
+                env=env,
+                capture_output=True,
+                check=True,
+                cwd=workdir,
+            )
+            return done.stdout.decode().strip()
+
+        cli("init")
+        cli("org", "add", "NCB Paris", "--kind", "member", "--country", "FR")
+        token = cli("token", "create", "--org", "NCB Paris", "--role", "member")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "canal", "serve", "--port", str(port)],
+            env=env,
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.base = f"http://127.0.0.1:{port}"
+        self.auth = ("bench", token)
+        wait_for(self.base + "/healthz")
+        collections = requests.get(
+            self.base + "/taxii2/canal/collections/", headers=HEADERS, auth=self.auth, timeout=30
+        ).json()["collections"]
+        own = next(c for c in collections if c["alias"] == "own")
+        self.objects_url = f"{self.base}/taxii2/canal/collections/{own['id']}/objects/"
+
+
+class Medallion(Server):
+    name = "medallion"
+
+    def __init__(self, workdir: Path) -> None:
+        port = free_port()
+        collection = str(uuid.uuid4())
+        data = {
+            "/discovery": {"title": "medallion", "default": "/api1/", "api_roots": ["/api1/"]},
+            "api1": {
+                "information": {"title": "api1", "versions": [T21], "max_content_length": 10**9},
+                "status": [],
+                "collections": [
+                    {
+                        "id": collection,
+                        "title": "bench",
+                        "can_read": True,
+                        "can_write": True,
+                        "media_types": ["application/stix+json;version=2.1"],
+                        "objects": [],
+                        "manifest": [],
+                    }
+                ],
+            },
+        }
+        (workdir / "medallion-data.json").write_text(json.dumps(data))
+        config = {
+            "backend": {
+                "module": "medallion.backends.memory_backend",
+                "module_class": "MemoryBackend",
+                "filename": str(workdir / "medallion-data.json"),
+            },
+            "users": {"admin": "Password0"},
+            "taxii": {"max_page_size": ENVELOPE},
+        }
+        (workdir / "medallion.json").write_text(json.dumps(config))
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "medallion.scripts.run",
+                "--port",
+                str(port),
+                "--log-level",
+                "ERROR",
+                str(workdir / "medallion.json"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.base = f"http://127.0.0.1:{port}"
+        self.auth = ("admin", "Password0")
+        wait_for(self.base + "/taxii2/")
+        self.objects_url = f"{self.base}/api1/collections/{collection}/objects/"
+
+
+def post_all(
+    server: Server, total: int, budget: float, session: requests.Session
+) -> list[tuple[int, float]]:
+    """(size of the collection after the POST, objects/s of that POST), until `total` or until
+    a POST takes more than `budget` seconds."""
+    rates: list[tuple[int, float]] = []
+    feed = indicators(total, server.name)
+    held = 0
+    while held < total:
+        body = orjson.dumps({"objects": [next(feed) for _ in range(ENVELOPE)]})
+        start = time.perf_counter()
+        response = session.post(server.objects_url, data=body, headers=HEADERS, timeout=600)
+        elapsed = time.perf_counter() - start
+        response.raise_for_status()
+        status = response.json()
+        assert status["success_count"] == ENVELOPE, status
+        held += ENVELOPE
+        rates.append((held, ENVELOPE / elapsed))
+        if elapsed > budget:
+            break
+    return rates
+
+
+def walk(server: Server, session: requests.Session) -> tuple[int, float]:
+    """Every object by pages of 1,000 with `next`: (objects, objects/s)."""
+    count, params = 0, {"limit": str(ENVELOPE)}
+    start = time.perf_counter()
+    while True:
+        response = session.get(server.objects_url, params=params, headers=HEADERS, timeout=600)
+        response.raise_for_status()
+        body = response.json()
+        count += len(body.get("objects", []))
+        if not body.get("more"):
+            break
+        params = {"limit": str(ENVELOPE), "next": body["next"]}
+    return count, count / (time.perf_counter() - start)
+
+
+def rate_at(rates: list[tuple[int, float]], size: int) -> float:
+    """Mean rate of the POSTs that ended within 5% of `size`."""
+    near = [r for held, r in rates if abs(held - size) <= max(ENVELOPE, size // 20)]
+    return sum(near) / len(near)
+
+
+def run(server: Server, total: int, budget: float) -> dict[str, Any]:
+    session = requests.Session()
+    session.auth = server.auth
+    out: dict[str, Any] = {}
+    first = post_all(server, min(total, 10_000), budget, session)
+    out["rss_before_walk_10k"] = server.rss_mb()
+    out["walk_10k"] = walk(server, session)
+    out["rss_10k"] = server.rss_mb()
+    rates = first
+    if total > 10_000 and first[-1][0] == 10_000:
+        rest = post_all_from(server, total, budget, session, start=10_000)
+        rates = first + rest
+    out["rates"] = rates
+    out["held"] = rates[-1][0]
+    out["walk_end"] = walk(server, session)
+    out["rss_end"] = server.rss_mb()
+    return out
+
+
+def post_all_from(
+    server: Server, total: int, budget: float, session: requests.Session, *, start: int
+) -> list[tuple[int, float]]:
+    rates: list[tuple[int, float]] = []
+    feed = indicators(total, server.name)
+    for _ in range(start):
+        next(feed)
+    held = start
+    while held < total:
+        body = orjson.dumps({"objects": [next(feed) for _ in range(ENVELOPE)]})
+        t0 = time.perf_counter()
+        response = session.post(server.objects_url, data=body, headers=HEADERS, timeout=600)
+        elapsed = time.perf_counter() - t0
+        response.raise_for_status()
+        held += ENVELOPE
+        rates.append((held, ENVELOPE / elapsed))
+        if elapsed > budget:
+            break
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument(
+        "--medallion-budget",
+        type=float,
+        default=5.0,
+        help="stop POSTing to medallion once one POST of 1,000 objects takes this long (s)",
+    )
+    args = parser.parse_args()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for cls, total, budget in (
+            (Canal, args.objects, 600.0),
+            (Medallion, args.objects, args.medallion_budget),
+        ):
+            workdir = Path(tmp) / cls.name
+            workdir.mkdir()
+            server = cls(workdir)
+            try:
+                results[cls.name] = run(server, total, budget)
+            finally:
+                server.stop()
+    canal, medallion = results["canal"], results["medallion"]
+    c_rates, m_rates = canal["rates"], medallion["rates"]
+    print(f"POST envelopes of {ENVELOPE:,} objects (objects/s per POST, by collection size)")
+    print(f"{'size':>8} {'canal':>10} {'medallion':>10} {'ratio':>7}")
+    sizes = [s for s in (1_000, 5_000, 10_000, 20_000, 50_000, 100_000) if s <= canal["held"]]
+    for size in sizes:
+        c = rate_at(c_rates, size)
+        if size <= medallion["held"]:
+            m = rate_at(m_rates, size)
+            print(f"{size:>8,} {c:>10,.0f} {m:>10,.0f} {c / m:>6.1f}x")
+        else:
+            print(f"{size:>8,} {c:>10,.0f} {'-':>10} {'':>7}")
+    sustained = canal["held"] / sum(ENVELOPE / r for _, r in c_rates)
+    at_1k, at_end = rate_at(c_rates, 1_000), rate_at(c_rates, canal["held"])
+    print(f"canal sustained {sustained:,.0f} objects/s over {canal['held']:,} objects")
+    print(f"canal rate at {canal['held']:,} / rate at 1,000 = {at_end / at_1k:.2f}")
+    print(f"medallion reached {medallion['held']:,} objects (budget {args.medallion_budget} s)")
+    print()
+    print(f"GET /objects/ by pages of {ENVELOPE:,}")
+    for name, result in results.items():
+        n10, r10 = result["walk_10k"]
+        n, r = result["walk_end"]
+        print(
+            f"{name:>10}: {n10:,} objects at {r10:,.0f}/s; {n:,} objects at {r:,.0f}/s; "
+            f"server RSS {result['rss_10k']:.0f} MB at {n10:,}, {result['rss_end']:.0f} MB "
+            f"at {n:,}"
+        )
+    n_m, r_m = medallion["walk_end"]
+    print(f"GET ratio canal/medallion at {n_m:,} objects: {canal['walk_10k'][1] / r_m:.1f}x "
+          f"(canal at 10,000 vs medallion at {n_m:,})")
+    post_ok = sustained >= 10_000 and at_end >= 0.8 * at_1k
+    get_ok = canal["walk_end"][1] >= 20_000
+    rss_ok = canal["rss_end"] <= canal["rss_10k"] * 1.2 + 20
+    print()
+    print(f"target POST >= 10,000/s sustained, within 20% at the end: {'met' if post_ok else 'NOT met'}")
+    print(f"target GET >= 20,000/s: {'met' if get_ok else 'NOT met'}")
+    print(f"target server RSS flat from 10k to {canal['held']:,}: {'met' if rss_ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
