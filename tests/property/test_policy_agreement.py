@@ -144,6 +144,7 @@ def test_sql_filter_and_decision_function_agree(services):
                         "object": "{}",
                         "disseminator_org_id": secretariat.id if disseminated else None,
                         "release_note": None,
+                        "has_twin": False,
                     }
                 )
             insert_rows(unit.conn, rows)

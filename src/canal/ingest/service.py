@@ -466,6 +466,8 @@ def _decide(
     the version to store (None: the server assigns date_added), whether it becomes the latest
     of this source's chain, and whether it is this source's first version of the id.
     """
+    if not versions:  # the usual case in bulk: a new object
+        return c.version, True, True
     mine = [v for v in versions if v.source_org_id == source_id]
     if c.version is None:
         # Observables carry no version: equal content shares one server version across
