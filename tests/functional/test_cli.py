@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from canal.store.migrate import head_revision
 from cli_runner import Cli
 from factories import bundle, indicator, malware
 from stix_validation import example_bundles, validation_errors
@@ -21,7 +22,8 @@ def cli(database_url, tmp_path):
 def test_init_is_idempotent(cli):
     again = cli("init")
     assert again.code == 0
-    assert "0001" in again.stderr
+    # Feature migrations branch from a common parent; init reports every head it reached.
+    assert f"schema revision {head_revision()}" in again.stderr
 
 
 def test_org_add_and_list(cli):
@@ -193,7 +195,7 @@ def test_token_scopes_what_the_cli_sees(cli, tmp_path):
     secret = indicator()
     path = tmp_path / "in.json"
     path.write_bytes(orjson.dumps(secret))
-    cli("ingest", str(path), "--source", "NCB Paris", "--tlp", "amber")
+    cli("ingest", str(path), "--source", "NCB Paris", "--tlp", "red")
     as_rome = cli("export", token=rome_token)
     assert secret["id"] not in as_rome.stdout
     as_admin = cli("export")

@@ -111,7 +111,7 @@ def test_sql_filter_and_decision_function_agree(services):
     cases = 0
 
     @settings(
-        max_examples=80,
+        max_examples=120,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )

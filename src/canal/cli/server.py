@@ -26,7 +26,7 @@ def serve(
     host: str | None = typer.Option(None, "--host", help="Address to listen on."),
     port: int | None = typer.Option(None, "--port", help="Port to listen on."),
 ) -> None:
-    """Run the web app: REST API, and later TAXII and the UI."""
+    """Run the web app: REST API, TAXII 2.1 and later the UI."""
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from canal.web.app import create_app  # noqa: PLC0415

@@ -127,6 +127,9 @@ def incident_id(source: str | None, group: str, victim: str, published: datetime
     return f"incident--{uuid.uuid5(LEAKSITE_NAMESPACE, key)}"
 
 
+_FIRST_YEAR: Final = 1990
+
+
 def _date(raw: Any) -> datetime | None:
     """A tracker date ("2024-01-10 10:33:32.000000", ISO 8601, a bare date) in UTC. Raises
     ValueError when it is not a date; None when absent or blank."""
@@ -138,7 +141,10 @@ def _date(raw: Any) -> datetime | None:
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     at = datetime.fromisoformat(text)
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    if at.year < _FIRST_YEAR:
+        raise ValueError("before any leak site")  # a placeholder such as 0001-01-01
+    return at
 
 
 # CISA sectors by the words of a tracker's activity label, first match wins; each word is the
@@ -251,7 +257,7 @@ def _read_post(post: Any, where: str, problems: list[Problem]) -> _Post | None:
         raw = _field(post, name)
         try:
             dates[name] = _date(raw)
-        except ValueError:
+        except (ValueError, OverflowError):
             dates[name] = None
             shown = raw[:40] if isinstance(raw, str) else raw
             if name == "published":
@@ -266,10 +272,6 @@ def _read_post(post: Any, where: str, problems: list[Problem]) -> _Post | None:
         problems.append(Problem(where, "no date: needs published (or discovered)"))
         return None
     return _Post(group or "", victim or "", published, discovered, key_date)
-
-
-def _stamp(at: datetime) -> str:
-    return format_timestamp(at)
 
 
 def _body(post: Mapping[str, Any], read: _Post) -> dict[str, Any]:
@@ -294,9 +296,9 @@ def _body(post: Mapping[str, Any], read: _Post) -> dict[str, Any]:
         victim["sector_detail"] = activity  # the tracker's own label, finer than the sector
     dates: dict[str, str] = {}
     if read.discovered is not None:
-        dates["leak_post_discovered"] = _stamp(read.discovered)
+        dates["leak_post_discovered"] = format_timestamp(read.discovered)
     if read.published is not None:
-        dates["leak_post_published"] = _stamp(read.published)
+        dates["leak_post_published"] = format_timestamp(read.published)
     # A post on a leak site claims that data was taken.
     extortion: dict[str, Any] = {"exfiltration": True}
     post_url = _text(post, "post_url")
@@ -342,7 +344,7 @@ def _incident(
     post: Mapping[str, Any], read: _Post, body: dict[str, Any], source: str | None
 ) -> dict[str, Any]:
     first = min(d for d in (read.published, read.discovered) if d is not None)
-    stamp = _stamp(first)
+    stamp = format_timestamp(first)
     obj: dict[str, Any] = {
         "type": "incident",
         "spec_version": "2.1",
@@ -423,7 +425,7 @@ def settle_versions(
             settled["modified"] = previous["modified"]
         else:
             after = parse_timestamp(str(previous["modified"])) + _TICK
-            settled["modified"] = _stamp(max(now, after))
+            settled["modified"] = format_timestamp(max(now, after))
         out.append(settled)
     return out
 

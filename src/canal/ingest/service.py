@@ -117,6 +117,10 @@ class _Prepared:
     retention_until: int
 
 
+#: A submission this large changes the tables enough for the planner's statistics to be stale.
+ANALYZE_AFTER = 20_000
+
+
 def years_later(at: datetime, years: int) -> datetime:
     try:
         return at.replace(year=at.year + years)
@@ -212,6 +216,8 @@ class IngestService:
         if progress:
             progress(seen, total)
         report.results.sort(key=lambda r: r.index)
+        if seen >= ANALYZE_AFTER:
+            self.database.analyze()
         return report
 
     @staticmethod

@@ -43,6 +43,7 @@ from canal.model.handling import Art3Status, Audience, Handling, HandlingCode, P
 from canal.model.org import OrgKind, Principal, Role
 from canal.model.record import Record, ReleaseState
 from canal.model.stix import to_micros
+from canal.store.sql import InSmallSet
 from canal.store.tables import handlings, records
 
 
@@ -239,7 +240,7 @@ class Policy:
             state.append(table.c.release_state == ReleaseState.RELEASED.value)
             state.append(table.c.art3_status == Art3Status.CLEARED.value)
         return and_(
-            table.c.handling_id.in_(profiles),
+            InSmallSet(table.c.handling_id, profiles),
             or_(table.c.source_org_id == org_id, and_(*state)),
         )
 

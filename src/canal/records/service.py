@@ -245,9 +245,12 @@ def _source_name(seen: Seen, org_names: dict[int, str]) -> str:
     return org_names.get(record.handling.source_org_id, str(record.handling.source_org_id))
 
 
-def present(seen: Seen, org_names: dict[int, str]) -> dict[str, Any]:
+def present(
+    seen: Seen, org_names: dict[int, str], cache: dict[Any, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The object as canal hands it out: as received, with its handling carried by the TLP 2.0
-    marking and the canal extension (DESIGN.md, "Handling travels with the data")."""
+    marking and the canal extension (DESIGN.md, "Handling travels with the data"). `cache`,
+    kept for one page, shares the extension among records with the same handling."""
     record = seen.record
     obj = dict(record.object)
     if record.stix_type in UNMARKED_TYPES:
@@ -255,12 +258,17 @@ def present(seen: Seen, org_names: dict[int, str]) -> dict[str, Any]:
     refs = [r for r in obj.get("object_marking_refs", ()) if r not in TLP_BY_MARKING_ID]
     obj["object_marking_refs"] = [TLP2_MARKING_IDS[record.handling.tlp], *refs]
     extensions = dict(obj.get("extensions") or {})
-    ext = extension_from_handling(
-        record.handling,
-        org_name=lambda org_id: org_names.get(org_id, str(org_id)),
-        retention_until=record.retention_until,
-    )
-    ext["source"] = _source_name(seen, org_names)
+    key = (record.handling_id, record.retention_until, seen.redactions, record.disseminator_org_id)
+    ext = None if cache is None else cache.get(key)
+    if ext is None:
+        ext = extension_from_handling(
+            record.handling,
+            org_name=lambda org_id: org_names.get(org_id, str(org_id)),
+            retention_until=record.retention_until,
+        )
+        ext["source"] = _source_name(seen, org_names)
+        if cache is not None:
+            cache[key] = ext
     extensions[CANAL_EXTENSION_ID] = ext
     obj["extensions"] = extensions
     return obj

@@ -110,7 +110,9 @@ records = Table(
     UniqueConstraint("stix_id", "version", "source_org_id"),
     Index("ix_records_type_latest_added", "stix_type", "is_latest", "date_added"),
     Index("ix_records_source_added", "source_org_id", "date_added"),
-    Index("ix_records_handling_id", "handling_id"),
+    # No index on handling_id, on purpose: the policy filters on it, and with one PostgreSQL
+    # would intersect bitmaps over most of the table instead of reading in date_added order and
+    # stopping at the page size.
     Index("ix_records_retention_until", "retention_until"),
     Index("ix_records_release_state", "release_state", "date_added"),
 )

@@ -69,8 +69,15 @@ def test_a_ransomware_live_post_maps_to_an_incident():
 
 
 def test_a_ransomwatch_post_has_only_discovered():
-    (obj,) = convert([{"post_title": "foo.example", "group_name": "alphv",
-                       "discovered": "2022-10-03 12:40:55.123456"}]).objects
+    (obj,) = convert(
+        [
+            {
+                "post_title": "foo.example",
+                "group_name": "alphv",
+                "discovered": "2022-10-03 12:40:55.123456",
+            }
+        ]
+    ).objects
     assert obj["created"] == "2022-10-03T12:40:55.123Z"
     assert ext(obj)["actor"]["family"] == "BlackCat"
     assert ext(obj)["dates"] == {"leak_post_discovered": "2022-10-03T12:40:55.123Z"}
@@ -78,9 +85,16 @@ def test_a_ransomwatch_post_has_only_discovered():
 
 
 def test_api_v2_names_are_read():
-    post = {"victim": "Foo GmbH", "group": "akira", "attackdate": "2024-03-01 00:00:00",
-            "discovered": "2024-03-02 09:00:00", "claim_url": f"{ONION}/foo",
-            "domain": "foo.example", "country": "Germany", "activity": "Manufacturing"}
+    post = {
+        "victim": "Foo GmbH",
+        "group": "akira",
+        "attackdate": "2024-03-01 00:00:00",
+        "discovered": "2024-03-02 09:00:00",
+        "claim_url": f"{ONION}/foo",
+        "domain": "foo.example",
+        "country": "Germany",
+        "activity": "Manufacturing",
+    }
     (obj,) = convert([post]).objects
     body = ext(obj)
     assert body["actor"]["family"] == "Akira"

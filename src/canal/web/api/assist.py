@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from canal.assist.present import (
@@ -49,6 +49,10 @@ REQUEST_EXAMPLE = {
     "expected_mla_date": "2026-05-01",
     "contact_phone": "+33 1 23 45 67 89",
 }
+
+
+#: Row ids are 32-bit integers in the store: anything else names no row.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _body(raw: Any, what: str) -> dict[str, Any]:
@@ -228,7 +232,7 @@ def notifications(
 
 
 @router.post("/notifications/{notification_id}/read", summary="Mark a notification read")
-def read_notification(request: Request, caller: CallerDep, notification_id: int) -> JsonResponse:
+def read_notification(request: Request, caller: CallerDep, notification_id: RowId) -> JsonResponse:
     services_of(request).assist.mark_read(caller, notification_id)
     return JsonResponse({"id": notification_id, "read": True})
 
@@ -247,7 +251,7 @@ def deliveries(
 
 
 @router.post("/deliveries/{delivery_id}/retry", summary="Send a failed delivery again")
-def retry_delivery(request: Request, caller: CallerDep, delivery_id: int) -> JsonResponse:
+def retry_delivery(request: Request, caller: CallerDep, delivery_id: RowId) -> JsonResponse:
     again = services_of(request).assist.retry_delivery(caller, delivery_id)
     return JsonResponse(delivery_json(again))
 

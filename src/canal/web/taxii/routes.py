@@ -254,7 +254,8 @@ def _read(
 
 def _envelope(services: Services, paging: _Paging, page: ObjectsPage) -> TaxiiResponse:
     names = services.records.org_names()
-    objects = [present(seen, names) for seen in page.items]
+    cache: dict[Any, dict[str, Any]] = {}
+    objects = [present(seen, names, cache) for seen in page.items]
     return TaxiiResponse(paging.body(page, "objects", objects), headers=_headers(page.items))
 
 
