@@ -44,7 +44,10 @@ def value_of(rng: random.Random, kind: int) -> tuple[str, str]:
         # 91.0.0.0/8 and the like: public space, mostly off the warninglists.
         return (
             "ipv4-addr:value",
-            f"{rng.choice((91, 92, 93, 94))}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+            (
+                f"{rng.choice((91, 92, 93, 94))}.{rng.randrange(256)}."
+                f"{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            ),
         )
     return "file:hashes.'SHA-256'", f"{rng.getrandbits(256):064x}"
 

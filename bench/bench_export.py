@@ -16,13 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from generate import generate
-
 from canal.accounts.service import LOCAL_ADMIN
 from canal.app import build_services
 from canal.config import load_settings
 from canal.model.org import OrgKind
 from canal.store.migrate import upgrade
+from generate import generate
 
 
 def fill(url: str, target: int) -> None:
@@ -92,11 +91,13 @@ def main() -> None:
         seconds, peak_mb = run_cli(url, "export", "--format", "stix", "-o", str(out))
         rows.append((size, seconds, peak_mb, floor_mb, out.stat().st_size / 1e6))
     print(
-        f"{'records':>10} {'seconds':>8} {'objects/s':>10} {'peak RSS':>9} {'CLI floor':>9} {'bundle':>9}"
+        f"{'records':>10} {'seconds':>8} {'objects/s':>10} {'peak RSS':>9} "
+        f"{'CLI floor':>9} {'bundle':>9}"
     )
     for size, seconds, peak, floor, mb in rows:
         print(
-            f"{size:>10,} {seconds:>8.1f} {size / seconds:>10,.0f} {peak:>7} MB {floor:>7} MB {mb:>6.0f} MB"
+            f"{size:>10,} {seconds:>8.1f} {size / seconds:>10,.0f} {peak:>7} MB "
+            f"{floor:>7} MB {mb:>6.0f} MB"
         )
     if len(rows) > 1:
         print(f"peak RSS at {rows[-1][0]:,} / at {rows[0][0]:,} = {rows[-1][2] / rows[0][2]:.2f}")

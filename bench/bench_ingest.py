@@ -15,13 +15,13 @@ import warnings
 from pathlib import Path
 
 import orjson
-from generate import generate
 
 from canal.accounts.service import LOCAL_ADMIN
 from canal.app import build_services
 from canal.config import load_settings
 from canal.model.org import OrgKind
 from canal.store.migrate import upgrade
+from generate import generate
 
 
 def canal_ingest(

@@ -2,7 +2,8 @@
 same search by the secretariat, and the latency of a hit-size page of 100 records.
 
     .venv/bin/python bench/bench_policy.py --url sqlite:///var/bench-1m.db --scale 150
-    .venv/bin/python bench/bench_policy.py --url postgresql+psycopg://postgres@127.0.0.1/bench --scale 150
+    .venv/bin/python bench/bench_policy.py \
+        --url postgresql+psycopg://postgres@127.0.0.1/canal_bench --scale 150
 
 The store is loaded once (`canal demo --scale N`) and reused on later runs.
 """
@@ -34,7 +35,8 @@ def ensure_loaded(services, scale: int) -> int:
         start = time.perf_counter()
         summary = load_demo(services, scale=scale)
         print(
-            f"loaded scale {scale}: {summary.created:,} records in {time.perf_counter() - start:.0f} s"
+            f"loaded scale {scale}: {summary.created:,} records in "
+            f"{time.perf_counter() - start:.0f} s"
         )
         with services.database.read() as conn:
             count = conn.execute(select(func.count()).select_from(records)).scalar_one()

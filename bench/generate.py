@@ -28,7 +28,8 @@ def _stamp(rng: random.Random) -> str:
 def _pattern(rng: random.Random) -> str:
     kind = rng.randrange(5)
     if kind == 0:
-        return f"[ipv4-addr:value = '198.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}']"
+        octets = ".".join(str(rng.randrange(256)) for _ in range(3))
+        return f"[ipv4-addr:value = '198.{octets}']"
     if kind == 1:
         return f"[domain-name:value = 'x{rng.getrandbits(40):x}.example.com']"
     if kind == 2:

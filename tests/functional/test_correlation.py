@@ -9,7 +9,6 @@ from itertools import pairwise
 
 import orjson
 import pytest
-from factories import add_org, indicator
 from fastapi.testclient import TestClient
 
 from canal.accounts.service import LOCAL_ADMIN
@@ -22,6 +21,7 @@ from canal.model.handling import Tlp
 from canal.model.org import OrgKind, Principal, Role
 from canal.model.stix import TLP2_MARKING_IDS
 from canal.web.app import create_app
+from factories import add_org, indicator
 
 
 def ext(**handling):

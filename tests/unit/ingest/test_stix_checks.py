@@ -152,4 +152,4 @@ def test_an_empty_purpose_list_is_refused():
     from canal.model.handling import HandlingError  # noqa: PLC0415
 
     with pytest.raises(HandlingError, match="purposes"):
-        defaults_from_extension({"purposes": []}, lambda name: 0)
+        defaults_from_extension({"purposes": []}, lambda _name: 0)
