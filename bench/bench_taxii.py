@@ -208,12 +208,18 @@ def post_all(
     return rates
 
 
-def walk(server: Server, session: requests.Session) -> tuple[int, float]:
-    """Every object by pages of 1,000 with `next`: (objects, objects/s)."""
+def walk(server: Server, session: requests.Session, timeout: float) -> tuple[int, float] | None:
+    """Every object by pages of 1,000 with `next`: (objects, objects/s); None when a page takes
+    longer than `timeout` seconds."""
     count, params = 0, {"limit": str(ENVELOPE)}
     start = time.perf_counter()
     while True:
-        response = session.get(server.objects_url, params=params, headers=HEADERS, timeout=600)
+        try:
+            response = session.get(
+                server.objects_url, params=params, headers=HEADERS, timeout=timeout
+            )
+        except requests.Timeout:
+            return None
         response.raise_for_status()
         body = response.json()
         count += len(body.get("objects", []))
@@ -229,22 +235,22 @@ def rate_at(rates: list[tuple[int, float]], size: int) -> float:
     return sum(near) / len(near)
 
 
-def run(server: Server, total: int, budget: float) -> dict[str, Any]:
+def run(server: Server, total: int, budget: float, timeout: float) -> dict[str, Any]:
+    """POST up to 1k, 10k, then `total` objects, walking the collection at each step; a server
+    that gets slower than `budget` per POST stops growing there."""
     session = requests.Session()
     session.auth = server.auth
-    out: dict[str, Any] = {}
-    first = post_all(server, min(total, 10_000), budget, session)
-    out["rss_before_walk_10k"] = server.rss_mb()
-    out["walk_10k"] = walk(server, session)
-    out["rss_10k"] = server.rss_mb()
-    rates = first
-    if total > 10_000 and first[-1][0] == 10_000:
-        rest = post_all(server, total, budget, session, start=10_000)
-        rates = first + rest
-    out["rates"] = rates
-    out["held"] = rates[-1][0]
-    out["walk_end"] = walk(server, session)
-    out["rss_end"] = server.rss_mb()
+    out: dict[str, Any] = {"rates": [], "walks": {}, "rss": {}}
+    held = 0
+    for target in sorted({min(total, 1_000), min(total, 10_000), total}):
+        rates = post_all(server, target, budget, session, start=held)
+        out["rates"] += rates
+        held = rates[-1][0] if rates else held
+        out["walks"][held] = walk(server, session, timeout)
+        out["rss"][held] = server.rss_mb()
+        if held < target:
+            break
+    out["held"] = held
     return out
 
 
@@ -257,18 +263,18 @@ def main() -> None:
         default=5.0,
         help="stop POSTing to medallion once one POST of 1,000 objects takes this long (s)",
     )
+    parser.add_argument(
+        "--page-timeout", type=float, default=60.0, help="give up a walk after a page this slow"
+    )
     args = parser.parse_args()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for cls, total, budget in (
-            (Canal, args.objects, 600.0),
-            (Medallion, args.objects, args.medallion_budget),
-        ):
+        for cls, budget in ((Canal, 600.0), (Medallion, args.medallion_budget)):
             workdir = Path(tmp) / cls.name
             workdir.mkdir()
             server = cls(workdir)
             try:
-                results[cls.name] = run(server, total, budget)
+                results[cls.name] = run(server, args.objects, budget, args.page_timeout)
             finally:
                 server.stop()
     canal, medallion = results["canal"], results["medallion"]
@@ -287,25 +293,29 @@ def main() -> None:
     at_1k, at_end = rate_at(c_rates, 1_000), rate_at(c_rates, canal["held"])
     print(f"canal sustained {sustained:,.0f} objects/s over {canal['held']:,} objects")
     print(f"canal rate at {canal['held']:,} / rate at 1,000 = {at_end / at_1k:.2f}")
-    print(f"medallion reached {medallion['held']:,} objects (budget {args.medallion_budget} s)")
-    print()
-    print(f"GET /objects/ by pages of {ENVELOPE:,}")
-    for name, result in results.items():
-        n10, r10 = result["walk_10k"]
-        n, r = result["walk_end"]
-        print(
-            f"{name:>10}: {n10:,} objects at {r10:,.0f}/s; {n:,} objects at {r:,.0f}/s; "
-            f"server RSS {result['rss_10k']:.0f} MB at {n10:,}, {result['rss_end']:.0f} MB "
-            f"at {n:,}"
-        )
-    n_m, r_m = medallion["walk_end"]
     print(
-        f"GET ratio canal/medallion at {n_m:,} objects: {canal['walk_10k'][1] / r_m:.1f}x "
-        f"(canal at 10,000 vs medallion at {n_m:,})"
+        f"medallion reached {medallion['held']:,} objects (it stops once one POST takes more "
+        f"than {args.medallion_budget} s)"
     )
+    print()
+    print(f"GET /objects/ by pages of {ENVELOPE:,}: objects/s, and server RSS after the walk")
+    for name, result in results.items():
+        for size, found in result["walks"].items():
+            rss = result["rss"][size]
+            if found is None:
+                slow = f"a page took > {args.page_timeout} s"
+                print(f"{name:>10} at {size:>7,}: {slow}; RSS {rss:.0f} MB")
+            else:
+                print(f"{name:>10} at {size:>7,}: {found[1]:>8,.0f}/s; RSS {rss:.0f} MB")
+    for size, found in medallion["walks"].items():
+        mine = canal["walks"].get(size)
+        if found is not None and mine is not None:
+            print(f"GET ratio canal/medallion at {size:,}: {mine[1] / found[1]:.1f}x")
+    end_walk = canal["walks"][canal["held"]]
+    rss_10k = canal["rss"].get(10_000, canal["rss"][canal["held"]])
     post_ok = sustained >= 10_000 and at_end >= 0.8 * at_1k
-    get_ok = canal["walk_end"][1] >= 20_000
-    rss_ok = canal["rss_end"] <= canal["rss_10k"] * 1.2 + 20
+    get_ok = end_walk is not None and end_walk[1] >= 20_000
+    rss_ok = canal["rss"][canal["held"]] <= rss_10k * 1.2 + 20
     print()
     verdict = "met" if post_ok else "NOT met"
     print(f"target POST >= 10,000/s sustained, within 20% at the end: {verdict}")

@@ -144,7 +144,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ingest_chunk",
-        "2000",
+        "5000",
         "Objects written per transaction during bulk ingest.",
     ),
     Setting(

@@ -350,6 +350,9 @@ class IngestService:
         )
         rows: list[dict[str, Any]] = []
         objects: list[dict[str, Any]] = []
+        # Objects resolved alike share one Handling instance: intern it once per chunk rather
+        # than hashing its sets for every object.
+        interned: dict[int, int] = {}
         demote: list[tuple[str, int]] = []
         # This chunk's rows that are their chain's latest, by id: a newer version later in the
         # same chunk takes the flag from them before they are inserted.
@@ -387,7 +390,9 @@ class IngestService:
             date_added = unit.next_date_added()
             if version is None:
                 version = date_added
-            mine_latest = [v for v in versions if v.source_org_id == source.id and v.is_latest]
+            mine_latest = versions and [
+                v for v in versions if v.source_org_id == source.id and v.is_latest
+            ]
             if is_latest and mine_latest:
                 demote.append((c.stix_id, source.id))
                 versions[:] = [
@@ -406,7 +411,10 @@ class IngestService:
                     "spec_version": c.spec_version,
                     "date_added": date_added,
                     "source_org_id": source.id,
-                    "handling_id": self.handlings.intern(unit, item.handling),
+                    "handling_id": interned.get(id(item.handling))
+                    or interned.setdefault(
+                        id(item.handling), self.handlings.intern(unit, item.handling)
+                    ),
                     "is_latest": is_latest,
                     "revoked": c.revoked,
                     "retention_until": item.retention_until,

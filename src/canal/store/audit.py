@@ -67,7 +67,16 @@ def append(
             ],
         )
     if subject_rows:
-        conn.execute(insert(audit_subjects), subject_rows)
+        # Straight to the driver: bulk ingest writes one row per record here.
+        conn.exec_driver_sql(
+            "INSERT INTO audit_subjects (log_seq, stix_id) VALUES "
+            + (
+                "(%(log_seq)s, %(stix_id)s)"
+                if conn.dialect.paramstyle == "pyformat"
+                else "(:log_seq, :stix_id)"
+            ),
+            subject_rows,
+        )
     return entries
 
 

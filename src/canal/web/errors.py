@@ -8,6 +8,7 @@ import logging
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -92,6 +93,13 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return _error(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, _exc: Exception) -> Response:
+        # A number too large for the store's columns (a path id of 30 digits): the request's
+        # fault, not the server's.
+        return _error(request, 400, "invalid-input", "a value is out of range")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

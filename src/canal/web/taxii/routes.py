@@ -24,6 +24,7 @@ from canal.exchange.taxii import (
     Endpoint as Ep,
 )
 from canal.ingest.errors import SubmissionError
+from canal.model.handling import Purpose
 from canal.model.org import Principal
 from canal.model.stix import format_micros
 from canal.records.service import Seen, present
@@ -126,7 +127,7 @@ class _Paging:
         endpoint: Ep,
         granted: Access,
         filters: Filters,
-        purpose: object,
+        purpose: Purpose | None,
         stix_id: str | None = None,
     ) -> None:
         self.codec = CursorCodec(services.settings.secret_key)
@@ -232,7 +233,7 @@ def _read(
     caller: Principal,
     collection_id: str,
     endpoint: Ep,
-    purpose: object,
+    purpose: Purpose | None,
     stix_id: str | None = None,
 ) -> tuple[Services, _Paging, ObjectsPage]:
     services = _taxii(request)
@@ -244,7 +245,7 @@ def _read(
         granted,
         filters,
         after=paging.after,
-        purpose=purpose,  # type: ignore[arg-type]
+        purpose=purpose,
         stix_id=stix_id,
         all_versions=endpoint is Ep.VERSIONS,
         endpoint=endpoint,
