@@ -21,6 +21,7 @@ from canal.analysis.blind import hub_token
 from canal.analysis.observables import Observable, ObservableType, observables_of
 from canal.analysis.warninglists import LocalLists, Warninglists
 from canal.store.records import bulk_insert
+from canal.store.sql import one_of
 from canal.store.tables import (
     cluster_members,
     clusters,
@@ -194,7 +195,7 @@ class ObservableIndex:
                         observables.c.records,
                     ).where(
                         observables.c.kind == kind,
-                        observables.c.value.in_(values[start : start + IN_CHUNK]),
+                        one_of(observables.c.value, values[start : start + IN_CHUNK]),
                     )
                 ).all()
                 for value, oid, flag, count in rows:
@@ -283,7 +284,7 @@ class ObservableIndex:
         for start in range(0, len(unique), IN_CHUNK):
             chunk = unique[start : start + IN_CHUNK]
             stale = select(records.c.pk).where(
-                and_(records.c.stix_id.in_(chunk), records.c.is_latest.is_(False))
+                and_(one_of(records.c.stix_id, chunk), records.c.is_latest.is_(False))
             )
             conn.execute(delete(cluster_members).where(cluster_members.c.record_pk.in_(stale)))
 
@@ -308,7 +309,7 @@ class ObservableIndex:
                 select(record_observables.c.observable_id, record_observables.c.record_pk)
                 .join(records, records.c.pk == record_observables.c.record_pk)
                 .where(
-                    record_observables.c.observable_id.in_(chunk),
+                    one_of(record_observables.c.observable_id, chunk),
                     records.c.is_latest.is_(True),
                     records.c.revoked.is_(False),
                 )
@@ -332,7 +333,7 @@ class ObservableIndex:
             wanted_ids = targets[start : start + IN_CHUNK]
             for pk, stix_id in conn.execute(
                 select(records.c.pk, records.c.stix_id).where(
-                    records.c.stix_id.in_(wanted_ids),
+                    one_of(records.c.stix_id, wanted_ids),
                     records.c.is_latest.is_(True),
                     records.c.revoked.is_(False),
                 )
@@ -348,7 +349,7 @@ class ObservableIndex:
                 select(record_refs.c.record_pk, record_refs.c.target_id)
                 .join(records, records.c.pk == record_refs.c.record_pk)
                 .where(
-                    record_refs.c.target_id.in_(own_chunk),
+                    one_of(record_refs.c.target_id, own_chunk),
                     records.c.is_latest.is_(True),
                     records.c.revoked.is_(False),
                 )
@@ -374,13 +375,13 @@ class ObservableIndex:
             current.update(
                 conn.execute(
                     select(cluster_members.c.record_pk, cluster_members.c.cluster_id).where(
-                        cluster_members.c.record_pk.in_(chunk)
+                        one_of(cluster_members.c.record_pk, chunk)
                     )
                 ).all()
             )
             for pk, stix_id, added in conn.execute(
                 select(records.c.pk, records.c.stix_id, records.c.date_added).where(
-                    records.c.pk.in_(chunk)
+                    one_of(records.c.pk, chunk)
                 )
             ).all():
                 info[pk] = (stix_id, added)
@@ -398,7 +399,7 @@ class ObservableIndex:
             firsts.update(
                 conn.execute(
                     select(clusters.c.id, clusters.c.first_added).where(
-                        clusters.c.id.in_(known[start : start + IN_CHUNK])
+                        one_of(clusters.c.id, known[start : start + IN_CHUNK])
                     )
                 ).all()
             )
@@ -445,7 +446,7 @@ class ObservableIndex:
             sizes.update(
                 conn.execute(
                     select(cluster_members.c.cluster_id, func.count())
-                    .where(cluster_members.c.cluster_id.in_(targets[start : start + IN_CHUNK]))
+                    .where(one_of(cluster_members.c.cluster_id, targets[start : start + IN_CHUNK]))
                     .group_by(cluster_members.c.cluster_id)
                 ).all()
             )

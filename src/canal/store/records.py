@@ -23,6 +23,7 @@ from canal.model.handling import Art3Status, ReviewState
 from canal.model.record import Record, ReleaseState
 from canal.model.stix import from_micros
 from canal.store.handlings import HandlingStore
+from canal.store.sql import one_of
 from canal.store.tables import records
 
 #: Rows per IN (...) list: well under SQLite's variable limit and PostgreSQL's comfort zone.
@@ -57,7 +58,7 @@ def held_versions(conn: Connection, stix_ids: Sequence[str]) -> dict[str, list[S
     )
     for start in range(0, len(unique), IN_CHUNK):
         chunk = unique[start : start + IN_CHUNK]
-        for row in conn.execute(select(*cols).where(records.c.stix_id.in_(chunk))).all():
+        for row in conn.execute(select(*cols).where(one_of(records.c.stix_id, chunk))).all():
             out.setdefault(row[1], []).append(
                 StoredVersion(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), row[6])
             )
