@@ -20,6 +20,8 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select
 from canal.analysis.blind import hub_token
 from canal.analysis.observables import Observable, ObservableType, observables_of
 from canal.analysis.warninglists import LocalLists, Warninglists
+from canal.clock import Clock
+from canal.store.database import Database
 from canal.store.records import bulk_insert
 from canal.store.sql import one_of
 from canal.store.tables import (
@@ -31,6 +33,7 @@ from canal.store.tables import (
     record_refs,
     records,
 )
+from canal.store.unit import write_unit
 
 IN_CHUNK = 500
 
@@ -223,6 +226,17 @@ class ObservableIndex:
                 ],
             )
         return len(rows)
+
+    def ensure_blind_tokens(self, database: Database, clock: Clock) -> int:
+        """Fill missing blind tokens, taking the write lock only when some are missing."""
+        with database.read() as conn:
+            missing = conn.execute(
+                select(observables.c.id).where(observables.c.blind.is_(None)).limit(1)
+            ).first()
+        if missing is None:
+            return 0
+        with write_unit(database, clock) as unit:
+            return self.fill_blind_tokens(unit.conn)
 
     def linkable(self, kind: str, flag: str | None, count: int) -> bool:
         return flag is None and count <= self.hub_threshold and kind not in WEAK_KINDS

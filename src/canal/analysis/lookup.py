@@ -37,6 +37,7 @@ from canal.records.service import RecordService
 from canal.store.database import Database
 from canal.store.orgs import list_orgs
 from canal.store.rate import RateLimited, take
+from canal.store.sql import one_of
 from canal.store.tables import observables, record_observables, records, source_notices
 from canal.store.unit import WriteUnit, write_unit
 
@@ -180,9 +181,7 @@ class LookupService:
             if len(a.value) != 64 or any(ch not in "0123456789abcdef" for ch in a.value):
                 a.outcome = Outcome.INVALID
                 a.error = "a token is 64 lower-case hexadecimal characters"
-        self._charge(principal, answers)
-        with write_unit(self.database, self.clock) as unit:
-            self.index.fill_blind_tokens(unit.conn)
+        self.index.ensure_blind_tokens(self.database, self.clock)
         wanted = [a.value for a in answers if a.outcome is not Outcome.INVALID]
         with self.database.read() as conn:
             by_token: dict[str, Observable] = {}
@@ -198,7 +197,9 @@ class LookupService:
             found = by_token.get(a.value)
             if found is not None:
                 positions.setdefault(found, []).append(i)
-        self._answer(principal, self.records.purpose_of(principal, purpose), answers, positions)
+        why = self.records.purpose_of(principal, purpose)
+        logged, notices = self._answer(principal, why, answers, positions)
+        self._commit(principal, why, answers, logged, notices)
         for a in answers:
             a.type = None if a.outcome is not Outcome.INVALID else a.type
         return answers
@@ -245,8 +246,8 @@ class LookupService:
             )
         purpose = self.records.purpose_of(principal, purpose)
         answers, wanted = self.prepare(items)
-        self._charge(principal, answers)
-        self._answer(principal, purpose, answers, wanted)
+        logged, notices = self._answer(principal, purpose, answers, wanted)
+        self._commit(principal, purpose, answers, logged, notices)
         return answers
 
     def _answer(
@@ -255,7 +256,8 @@ class LookupService:
         purpose: Purpose,
         answers: list[LookupAnswer],
         wanted: dict[Observable, list[int]],
-    ) -> None:
+    ) -> tuple[list[str], list[dict[str, object]]]:
+        """Fill in the answers (read-only); returns the records hit and the notices due."""
         now = self.clock.now()
         with self.database.read() as conn:
             found = self.index.find_observables(conn, list(wanted))
@@ -270,16 +272,18 @@ class LookupService:
                     .join(records, records.c.pk == record_observables.c.record_pk)
                     .where(
                         and_(
-                            record_observables.c.observable_id.in_(chunk),
+                            one_of(record_observables.c.observable_id, chunk),
                             records.c.is_latest.is_(True),
                             records.c.revoked.is_(False),
                         )
                     )
-                ):
+                ).all():
                     carriers.setdefault(oid, []).append(pk)
             by_pk = {
                 r.pk: r
-                for r in self.reader.by_pks(conn, [pk for pks in carriers.values() for pk in pks])
+                for r in self.reader.by_pks(
+                    conn, [pk for pks in carriers.values() for pk in pks], content=False
+                )
             }
         orgs = self._orgs()
         notices: list[dict[str, object]] = []
@@ -312,7 +316,7 @@ class LookupService:
                 elif contacts:
                     a.outcome = Outcome.RESTRICTED
                 a.contacts = sorted(contacts)
-        self._record(principal, purpose, answers, logged, notices)
+        return logged, notices
 
     @staticmethod
     def _contact(record: Record, orgs: dict[int, tuple[str, OrgKind]]) -> str:
@@ -344,37 +348,43 @@ class LookupService:
             "detail": "the asker could read it" if answer is HitAnswer.HIT else "restricted hit",
         }
 
-    def _charge(self, principal: Principal, answers: Sequence[LookupAnswer]) -> None:
+    def _take(self, unit: WriteUnit, principal: Principal, answers: Sequence[LookupAnswer]) -> None:
+        """Count the values against the caller's rate limits, in the caller's transaction."""
         if principal.role in UNLIMITED:
             return
         per_type: dict[str, int] = {}
         for a in answers:
             per_type[a.type or "unknown"] = per_type.get(a.type or "unknown", 0) + 1
         who = f"{principal.org.id}:{principal.token_id or principal.name}"
+        take(unit.conn, f"lookup:{who}", len(answers), self.limits.per_minute, now=unit.now)
+        for kind, n in per_type.items():
+            take(
+                unit.conn, f"lookup:{who}:{kind}", n, self.limits.per_type_per_minute, now=unit.now
+            )
+
+    def _limited(
+        self, principal: Principal, answers: Sequence[LookupAnswer], exc: RateLimited
+    ) -> None:
+        """Log the refused attempt as a security incident, then refuse."""
+        with write_unit(self.database, self.clock) as unit:
+            unit.log(
+                AuditEvent(
+                    action=EventTag.SECURITY_RATE_LIMIT,
+                    actor=principal.label,
+                    org_id=principal.org.id or None,
+                    summary={"what": exc.key.split(":", 2)[-1], "values": len(answers)},
+                )
+            )
+        raise TooManyLookups(exc.what, exc.retry_after) from None
+
+    def _charge(self, principal: Principal, answers: Sequence[LookupAnswer]) -> None:
         try:
             with write_unit(self.database, self.clock) as unit:
-                take(unit.conn, f"lookup:{who}", len(answers), self.limits.per_minute, now=unit.now)
-                for kind, n in per_type.items():
-                    take(
-                        unit.conn,
-                        f"lookup:{who}:{kind}",
-                        n,
-                        self.limits.per_type_per_minute,
-                        now=unit.now,
-                    )
+                self._take(unit, principal, answers)
         except RateLimited as exc:
-            with write_unit(self.database, self.clock) as unit:
-                unit.log(
-                    AuditEvent(
-                        action=EventTag.SECURITY_RATE_LIMIT,
-                        actor=principal.label,
-                        org_id=principal.org.id or None,
-                        summary={"what": exc.key.split(":", 2)[-1], "values": len(answers)},
-                    )
-                )
-            raise TooManyLookups(exc.what, exc.retry_after) from None
+            self._limited(principal, answers, exc)
 
-    def _record(
+    def _commit(
         self,
         principal: Principal,
         purpose: Purpose,
@@ -382,23 +392,29 @@ class LookupService:
         hit_ids: Sequence[str],
         notices: Sequence[dict[str, object]],
     ) -> None:
+        """One transaction per lookup: the rate limit, the processing-log entry and the source
+        notices. Over the limit, nothing of the answer is written and the caller gets a 429."""
         summary = {
             "values": len(answers),
             "hits": sum(1 for a in answers if a.outcome is Outcome.HIT),
             "restricted": sum(1 for a in answers if a.outcome is Outcome.RESTRICTED),
         }
-        with write_unit(self.database, self.clock) as unit:
-            unit.log(
-                AuditEvent(
-                    action=EventTag.LOOKUP,
-                    actor=principal.label,
-                    org_id=principal.org.id or None,
-                    purpose=purpose.value,
-                    summary=summary,
-                    subjects=tuple(dict.fromkeys(hit_ids)),
+        try:
+            with write_unit(self.database, self.clock) as unit:
+                self._take(unit, principal, answers)
+                unit.log(
+                    AuditEvent(
+                        action=EventTag.LOOKUP,
+                        actor=principal.label,
+                        org_id=principal.org.id or None,
+                        purpose=purpose.value,
+                        summary=summary,
+                        subjects=tuple(dict.fromkeys(hit_ids)),
+                    )
                 )
-            )
-            add_notices(unit, notices)
+                add_notices(unit, notices)
+        except RateLimited as exc:
+            self._limited(principal, answers, exc)
 
 
 def add_notices(unit: WriteUnit, notices: Sequence[dict[str, object]]) -> None:
