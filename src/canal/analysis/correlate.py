@@ -21,7 +21,7 @@ from canal.clock import Clock
 from canal.model.audit import AuditEvent, EventTag
 from canal.model.org import Principal
 from canal.store.database import Database
-from canal.store.records import bulk_insert
+from canal.store.sql import bulk_insert
 from canal.store.tables import (
     cluster_members,
     clusters,

@@ -22,8 +22,7 @@ from canal.analysis.observables import Observable, ObservableType, observables_o
 from canal.analysis.warninglists import LocalLists, Warninglists
 from canal.clock import Clock
 from canal.store.database import Database
-from canal.store.records import bulk_insert
-from canal.store.sql import one_of
+from canal.store.sql import bulk_insert, one_of
 from canal.store.tables import (
     cluster_members,
     clusters,

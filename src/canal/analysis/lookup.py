@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import insert, select
 
 from canal.analysis.blind import blind, evaluate, finalize
 from canal.analysis.index import IN_CHUNK, ObservableIndex
@@ -29,9 +30,10 @@ from canal.analysis.observables import (
 from canal.clock import Clock
 from canal.errors import InvalidInput, TooMany
 from canal.model.audit import AuditEvent, EventTag
-from canal.model.handling import Purpose, Tlp
+from canal.model.handling import Art3Status, Purpose, Tlp
 from canal.model.org import OrgKind, Principal, Role
-from canal.model.record import Record
+from canal.model.record import Record, ReleaseState
+from canal.model.stix import from_micros, to_micros
 from canal.policy import HitAnswer, Policy
 from canal.records.service import RecordService
 from canal.store.database import Database
@@ -40,6 +42,17 @@ from canal.store.rate import RateLimited, take
 from canal.store.sql import one_of
 from canal.store.tables import observables, record_observables, records, source_notices
 from canal.store.unit import WriteUnit, write_unit
+
+#: The columns of a record the policy's hit decision reads.
+_DECISION_COLUMNS = (
+    records.c.pk,
+    records.c.stix_id,
+    records.c.handling_id,
+    records.c.retention_until,
+    records.c.release_state,
+    records.c.art3_status,
+    records.c.disseminator_org_id,
+)
 
 
 class Outcome(StrEnum):
@@ -259,52 +272,87 @@ class LookupService:
     ) -> tuple[list[str], list[dict[str, object]]]:
         """Fill in the answers (read-only); returns the records hit and the notices due."""
         now = self.clock.now()
+        now_us = to_micros(now)
+        carriers: dict[int, list[tuple[Any, ...]]] = {}
         with self.database.read() as conn:
             found = self.index.find_observables(conn, list(wanted))
-            flagged = {o: flag for o, (_, flag, _) in found.items() if flag}
-            live_ids = {found[o][0]: o for o in found if o not in flagged}
-            carriers: dict[int, list[int]] = {}
-            oids = list(live_ids)
+            oids = [oid for oid, flag, _ in found.values() if not flag]
             for start in range(0, len(oids), IN_CHUNK):
-                chunk = oids[start : start + IN_CHUNK]
-                for oid, pk in conn.execute(
-                    select(record_observables.c.observable_id, record_observables.c.record_pk)
+                # What the policy needs of each carrier, in the same query: no record objects.
+                for row in conn.execute(
+                    select(record_observables.c.observable_id, *_DECISION_COLUMNS)
                     .join(records, records.c.pk == record_observables.c.record_pk)
                     .where(
-                        and_(
-                            one_of(record_observables.c.observable_id, chunk),
-                            records.c.is_latest.is_(True),
-                            records.c.revoked.is_(False),
-                        )
+                        one_of(record_observables.c.observable_id, oids[start : start + IN_CHUNK]),
+                        records.c.is_latest.is_(True),
+                        records.c.revoked.is_(False),
                     )
                 ).all():
-                    carriers.setdefault(oid, []).append(pk)
-            by_pk = {
-                r.pk: r
-                for r in self.reader.by_pks(
-                    conn, [pk for pks in carriers.values() for pk in pks], content=False
-                )
+                    carriers.setdefault(row[0], []).append(tuple(row[1:]))
+            handlings = {
+                hid: self.reader.handlings.get(conn, hid)
+                for hid in {c[2] for rows in carriers.values() for c in rows}
             }
         orgs = self._orgs()
+        # The answer depends on the record only through its handling and state: decide once
+        # per distinct combination, not once per record.
+        decided: dict[tuple[Any, ...], HitAnswer] = {}
         notices: list[dict[str, object]] = []
         logged: list[str] = []
         for observable, positions in wanted.items():
-            flag = flagged.get(observable)
+            oid, flag, _ = found.get(observable, (None, None, 0))
             hits: list[str] = []
             contacts: set[str] = set()
-            oid = found.get(observable, (None,))[0]
-            for pk in carriers.get(oid, []) if oid is not None else []:
-                record = by_pk[pk]
-                answer = self.policy.hit_answer(principal, record, purpose=purpose, now=now)
+            for pk, stix_id, handling_id, retention, release, art3, disseminator in (
+                carriers.get(oid, []) if oid is not None and not flag else []
+            ):
+                key = (handling_id, retention > now_us, release, art3, disseminator is not None)
+                answer = decided.get(key)
+                record = None
+                if answer is None or answer is HitAnswer.RESTRICTED:
+                    record = Record(
+                        pk=pk,
+                        stix_id=stix_id,
+                        stix_type=stix_id.partition("--")[0],
+                        version=0,
+                        spec_version="2.1",
+                        date_added=0,
+                        handling=handlings[handling_id],
+                        handling_id=handling_id,
+                        object={},
+                        is_latest=True,
+                        revoked=False,
+                        retention_until=from_micros(retention),
+                        release_state=ReleaseState(release),
+                        art3_status=Art3Status(art3),
+                        disseminator_org_id=disseminator,
+                    )
+                if answer is None:
+                    assert record is not None  # noqa: S101 - built just above for this case
+                    answer = self.policy.hit_answer(principal, record, purpose=purpose, now=now)
+                    decided[key] = answer
                 if answer is HitAnswer.NONE:
                     continue
                 if answer is HitAnswer.HIT:
-                    hits.append(record.stix_id)
-                else:
+                    hits.append(stix_id)
+                elif record is not None:
                     contacts.add(self._contact(record, orgs))
-                logged.append(record.stix_id)
-                if record.handling.source_org_id != principal.org.id:
-                    notices.append(self._notice(principal, record, observable, answer))
+                logged.append(stix_id)
+                source = handlings[handling_id].source_org_id
+                if source != principal.org.id:
+                    notices.append(
+                        {
+                            "org_id": source,
+                            "kind": "hit",
+                            "record_id": stix_id,
+                            "other_record_id": None,
+                            "other_party": principal.org.name,
+                            "observable": observable.key,
+                            "detail": "the asker could read it"
+                            if answer is HitAnswer.HIT
+                            else "restricted hit",
+                        }
+                    )
             for i in positions:
                 a = answers[i]
                 a.flag = flag
@@ -333,20 +381,6 @@ class LookupService:
     def _orgs(self) -> dict[int, tuple[str, OrgKind]]:
         with self.database.read() as conn:
             return {o.id: (o.name, o.kind) for o in list_orgs(conn)}
-
-    @staticmethod
-    def _notice(
-        principal: Principal, record: Record, observable: Observable, answer: HitAnswer
-    ) -> dict[str, object]:
-        return {
-            "org_id": record.handling.source_org_id,
-            "kind": "hit",
-            "record_id": record.stix_id,
-            "other_record_id": None,
-            "other_party": principal.org.name,
-            "observable": observable.key,
-            "detail": "the asker could read it" if answer is HitAnswer.HIT else "restricted hit",
-        }
 
     def _take(self, unit: WriteUnit, principal: Principal, answers: Sequence[LookupAnswer]) -> None:
         """Count the values against the caller's rate limits, in the caller's transaction."""

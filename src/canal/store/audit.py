@@ -9,6 +9,7 @@ from sqlalchemy import Connection, insert, select
 
 from canal.model.audit import AuditEvent, LogEntry, entry_hash, summary_json
 from canal.store.sequencer import SequenceHead
+from canal.store.sql import bulk_insert
 from canal.store.tables import audit_log, audit_subjects
 
 
@@ -67,16 +68,8 @@ def append(
             ],
         )
     if subject_rows:
-        # Straight to the driver: bulk ingest writes one row per record here.
-        conn.exec_driver_sql(
-            "INSERT INTO audit_subjects (log_seq, stix_id) VALUES "
-            + (
-                "(%(log_seq)s, %(stix_id)s)"
-                if conn.dialect.paramstyle == "pyformat"
-                else "(:log_seq, :stix_id)"
-            ),
-            subject_rows,
-        )
+        # Bulk ingest writes one row per record here.
+        bulk_insert(conn, audit_subjects, subject_rows)
     return entries
 
 

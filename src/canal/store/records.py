@@ -12,7 +12,6 @@ from sqlalchemy import (
     Connection,
     Row,
     Select,
-    Table,
     and_,
     func,
     select,
@@ -23,7 +22,7 @@ from canal.model.handling import Art3Status, ReviewState
 from canal.model.record import Record, ReleaseState
 from canal.model.stix import from_micros
 from canal.store.handlings import HandlingStore
-from canal.store.sql import one_of
+from canal.store.sql import bulk_insert, one_of
 from canal.store.tables import records
 
 #: Rows per IN (...) list: well under SQLite's variable limit and PostgreSQL's comfort zone.
@@ -65,36 +64,9 @@ def held_versions(conn: Connection, stix_ids: Sequence[str]) -> dict[str, list[S
     return out
 
 
-_INSERT_COLUMNS = tuple(c.name for c in records.columns if c.name != "pk")
-
-
-def _insert_sql(paramstyle: str) -> str:
-    if paramstyle == "pyformat":
-        marks = ", ".join(f"%({name})s" for name in _INSERT_COLUMNS)
-    else:
-        marks = ", ".join(f":{name}" for name in _INSERT_COLUMNS)
-    return f"INSERT INTO records ({', '.join(_INSERT_COLUMNS)}) VALUES ({marks})"
-
-
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """executemany straight to the driver, for the hot bulk paths (see insert_rows)."""
-    if not rows:
-        return
-    names = list(rows[0])
-    if conn.dialect.paramstyle == "pyformat":
-        marks = ", ".join(f"%({name})s" for name in names)
-    else:
-        marks = ", ".join(f":{name}" for name in names)
-    conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", list(rows)
-    )
-
-
 def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Bulk insert straight to the driver's executemany: the bulk-ingest hot path, where
-    SQLAlchemy's per-row parameter processing costs more than the insert itself."""
-    if rows:
-        conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle), rows)
+    """Bulk insert of record rows (see bulk_insert)."""
+    bulk_insert(conn, records, rows)
 
 
 def demote_latest(conn: Connection, pairs: Sequence[tuple[str, int]]) -> None:
@@ -115,6 +87,9 @@ def demote_latest(conn: Connection, pairs: Sequence[tuple[str, int]]) -> None:
                 )
                 .values(is_latest=False)
             )
+
+
+_WITHOUT_OBJECT = tuple(c for c in records.columns if c.name != "object")
 
 
 _WITHOUT_OBJECT = tuple(c for c in records.columns if c.name != "object")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Select, bindparam
+from sqlalchemy import Boolean, ColumnElement, Connection, Select, Table, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -44,3 +44,19 @@ def one_of(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[b
     values per query, and coercing each into its own bound parameter costs more than the
     query."""
     return column.in_(bindparam("values", list(values), expanding=True, unique=True))
+
+
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """executemany on the driver's own cursor, with positional parameters: the bulk paths
+    (records, index rows, log subjects, notices) write thousands of rows per statement, and
+    SQLAlchemy's per-row parameter processing would cost more than the insert."""
+    if not rows:
+        return
+    names = list(rows[0])
+    mark = "%s" if conn.dialect.paramstyle in {"format", "pyformat"} else "?"
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, [tuple(row[name] for name in names) for row in rows])
+    finally:
+        cursor.close()
