@@ -155,7 +155,17 @@ def bench_lookup(services, values: list[str], n: int) -> tuple[float, float]:
     return canal_rate, bare_rate
 
 
-def bench_http(url: str, values: list[str], clients: int, seconds: float) -> list[float]:
+def bench_http(
+    url: str,
+    values: list[str],
+    clients: int,
+    seconds: float,
+    *,
+    workers: int = 2,
+    pace: float = 0.0,
+) -> list[float]:
+    """Latencies of single-value lookups from `clients` threads. With `pace`, each client
+    waits that long between requests (an offered load), else it sends back to back."""
     env = {
         **os.environ,
         "CANAL_DATABASE_URL": url,
@@ -170,7 +180,7 @@ def bench_http(url: str, values: list[str], clients: int, seconds: float) -> lis
     services.close()
     port = 18765
     server = subprocess.Popen(
-        [sys.executable, "-m", "canal", "serve", "--port", str(port)],
+        [sys.executable, "-m", "canal", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -202,6 +212,8 @@ def bench_http(url: str, values: list[str], clients: int, seconds: float) -> lis
                     )
                     mine.append(time.perf_counter() - t)
                     assert response.status_code == 200, response.text
+                    if pace:
+                        time.sleep(pace)
             with lock:
                 latencies.extend(mine)
 
@@ -247,13 +259,17 @@ def main() -> None:
         f"{bare_rate:,.0f}/s (target >= 200,000/s)"
     )
     services.close()
-    latencies = sorted(bench_http(url, values, clients=20, seconds=args.http_seconds))
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[int(len(latencies) * 0.99)] * 1000
-    print(
-        f"HTTP single-value lookup, 20 clients: {len(latencies):,} requests, p50 {p50:.1f} ms, "
-        f"p99 {p99:.1f} ms (target p99 < 10 ms)"
-    )
+    for pace, label in ((0.0, "back to back"), (0.1, "each client 10 requests/s")):
+        latencies = sorted(
+            bench_http(url, values, clients=20, seconds=args.http_seconds, pace=pace)
+        )
+        p50 = statistics.median(latencies) * 1000
+        p99 = latencies[int(len(latencies) * 0.99)] * 1000
+        rate = len(latencies) / args.http_seconds
+        print(
+            f"HTTP single-value lookup, 20 clients {label}, 2 workers: {rate:,.0f} requests/s, "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 < 10 ms)"
+        )
 
 
 if __name__ == "__main__":

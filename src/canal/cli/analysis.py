@@ -32,11 +32,16 @@ def correlate(
     reflag: bool = typer.Option(
         False, "--reflag", help="Check every value against the warninglists again first."
     ),
+    blind_tokens: bool = typer.Option(
+        False, "--blind-tokens", help="Also compute the tokens blind lookups match against."
+    ),
     token: str | None = TOKEN_OPTION,
 ) -> None:
     """Rebuild links and clusters from scratch."""
     svc = services()
-    report = svc.correlator.rebuild(principal(token), reflag=reflag, progress=message)
+    report = svc.correlator.rebuild(
+        principal(token), reflag=reflag, blind_tokens=blind_tokens, progress=message
+    )
     emit_json(
         {
             "records": report.records,
@@ -46,6 +51,7 @@ def correlate(
             "clusters": report.clusters,
             "clustered_records": report.clustered_records,
             "reflagged": report.flagged,
+            "blind_tokens": report.tokens,
             "hubs": [{"value": v, "records": n} for v, n in report.hubs[:50]],
             "seconds": round(report.seconds, 2),
         }

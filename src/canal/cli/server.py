@@ -25,21 +25,30 @@ def init() -> None:
 def serve(
     host: str | None = typer.Option(None, "--host", help="Address to listen on."),
     port: int | None = typer.Option(None, "--port", help="Port to listen on."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Worker processes (each serves requests on its own)."
+    ),
 ) -> None:
-    """Run the web app: REST API, TAXII 2.1 and later the UI."""
+    """Run the web app: REST API and TAXII 2.1."""
     import uvicorn  # noqa: PLC0415 - only this command needs the server
-
-    from canal.web.app import create_app  # noqa: PLC0415
 
     svc = services()
     svc.database.check()
-    app = create_app(svc)
-    uvicorn.run(
-        app,
-        host=host or svc.settings.host,
-        port=port or svc.settings.port,
-        log_level="info",
-    )
+    address, number = host or svc.settings.host, port or svc.settings.port
+    if workers > 1:
+        # Each worker builds its own services from the environment (canal.web.asgi).
+        uvicorn.run(
+            "canal.web.asgi:app",
+            factory=True,
+            workers=workers,
+            host=address,
+            port=number,
+            log_level="info",
+        )
+        return
+    from canal.web.app import create_app  # noqa: PLC0415
+
+    uvicorn.run(create_app(svc), host=address, port=number, log_level="info")
 
 
 def demo(
