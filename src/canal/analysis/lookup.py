@@ -293,7 +293,7 @@ class LookupService:
                 hid: self.reader.handlings.get(conn, hid)
                 for hid in {c[2] for rows in carriers.values() for c in rows}
             }
-        orgs = self._orgs()
+        orgs: dict[int, tuple[str, OrgKind]] = {}
         # The answer depends on the record only through its handling and state: decide once
         # per distinct combination, not once per record.
         decided: dict[tuple[Any, ...], HitAnswer] = {}
@@ -336,6 +336,7 @@ class LookupService:
                 if answer is HitAnswer.HIT:
                     hits.append(stix_id)
                 elif record is not None:
+                    orgs = orgs or self._orgs()  # only restricted hits name a contact
                     contacts.add(self._contact(record, orgs))
                 logged.append(stix_id)
                 source = handlings[handling_id].source_org_id

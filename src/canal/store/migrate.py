@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -23,6 +24,7 @@ def _config() -> Config:
     return config
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str | None:
     """The newest revision(s); several independent branches read as "a+b"."""
     heads = ScriptDirectory.from_config(_config()).get_heads()
