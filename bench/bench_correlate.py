@@ -243,6 +243,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=400_000)
     parser.add_argument("--keep", help="SQLite file to keep between runs")
     parser.add_argument("--http-seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--http-only", action="store_true")
     args = parser.parse_args()
     path = Path(args.keep) if args.keep else Path(tempfile.mkdtemp()) / "corr.db"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -253,6 +255,10 @@ def main() -> None:
     values = distinct_values(services.database)
     print(f"store: {args.records:,} records, {len(values):,} distinct observables")
 
+    if args.http_only:
+        services.close()
+        bench_http_part(url, values, args)
+        return
     report = services.correlator.rebuild(LOCAL_ADMIN)
     print(
         f"full correlate: {report.seconds:.1f} s for {report.observables:,} observables, "
@@ -269,13 +275,20 @@ def main() -> None:
         f"{bare_rate:,.0f}/s (target >= 200,000/s)"
     )
     services.close()
+    bench_http_part(url, values, args)
+
+
+def bench_http_part(url: str, values: list[str], args: argparse.Namespace) -> None:
     port = 18765
-    server, token = start_server(url, workers=2, port=port)
+    server, token = start_server(url, workers=args.workers, port=port)
     base = f"http://127.0.0.1:{port}"
     try:
         saturated = wrk_latency(base, token, values, int(args.http_seconds))
         if saturated:
-            print("HTTP single-value lookup, wrk, 20 connections back to back, 2 workers:")
+            print(
+                "HTTP single-value lookup, wrk, 20 connections back to back, "
+                f"{args.workers} worker(s):"
+            )
             print(saturated)
         for pace in (0.2, 0.1):
             latencies = paced_latencies(
@@ -286,8 +299,8 @@ def main() -> None:
             rate = len(latencies) / args.http_seconds
             print(
                 f"HTTP single-value lookup, 20 clients each pausing {pace * 1000:.0f} ms, "
-                f"2 workers: {rate:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-                "(target p99 < 10 ms)"
+                f"{args.workers} worker(s): {rate:,.0f} requests/s, p50 {p50:.1f} ms, "
+                f"p99 {p99:.1f} ms (target p99 < 10 ms)"
             )
     finally:
         server.terminate()
