@@ -252,7 +252,7 @@ class IngestService:
         self, chunk: list[_Prepared], principal: Principal, source: Org, submission_id: str
     ) -> list[ObjectResult]:
         try:
-            with write_unit(self.database, self.clock) as unit:
+            with write_unit(self.database, self.clock, bulk=True) as unit:
                 return self._write(unit, chunk, principal, source, submission_id)
         except DBAPIError:
             if len(chunk) == 1:
@@ -262,7 +262,7 @@ class IngestService:
         results: list[ObjectResult] = []
         for item in chunk:
             try:
-                with write_unit(self.database, self.clock) as unit:
+                with write_unit(self.database, self.clock, bulk=True) as unit:
                     results.extend(self._write(unit, [item], principal, source, submission_id))
             except DBAPIError as exc:
                 results.append(

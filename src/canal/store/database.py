@@ -78,24 +78,28 @@ class Database:
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
             # Writers take the write lock up front: no lock upgrade, no SQLITE_BUSY mid-way.
-            immediate = conn.get_execution_options().get("canal_write", False)
-            # Writers get a large page cache: the id indexes take random keys, and a small cache
-            # turns every insert into page reads once the store outgrows it. Readers stream in
-            # key order and get a small one, so a long export's memory stays flat.
-            conn.exec_driver_sql(f"PRAGMA cache_size={WRITE_CACHE if immediate else READ_CACHE}")
+            options = conn.get_execution_options()
+            immediate = options.get("canal_write", False)
+            # Bulk writers get a large page cache: the id indexes take random keys, and a small
+            # cache turns every insert into page reads once the store outgrows it. Everything
+            # else (readers streaming in key order, the small writes of the processing log)
+            # gets a small one, so memory stays flat however long an export runs.
+            bulk = options.get("canal_bulk", False)
+            conn.exec_driver_sql(f"PRAGMA cache_size={WRITE_CACHE if bulk else READ_CACHE}")
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction; commits on success, rolls back on any exception."""
+    def write(self, *, bulk: bool = False) -> Iterator[Connection]:
+        """A write transaction; commits on success, rolls back on any exception. `bulk` asks for
+        the large page cache of bulk ingest."""
         # SQLite has one writer at a time. Threads of this process queue on a lock rather than
         # in SQLite's busy handler, whose sleeps (up to 100 ms each) make the slowest
         # requests wait far longer than the work in front of them.
         with self._writers:
             try:
-                conn = self.engine.connect().execution_options(canal_write=True)
+                conn = self.engine.connect().execution_options(canal_write=True, canal_bulk=bulk)
             except OperationalError as exc:
                 raise StoreUnavailable(_redacted(self.url), str(exc.orig)) from exc
             try:

@@ -45,8 +45,8 @@ class WriteUnit:
 
 
 @contextmanager
-def write_unit(database: Database, clock: Clock) -> Iterator[WriteUnit]:
-    with database.write() as conn:
+def write_unit(database: Database, clock: Clock, *, bulk: bool = False) -> Iterator[WriteUnit]:
+    with database.write(bulk=bulk) as conn:
         head = lock_head(conn)
         unit = WriteUnit(conn=conn, head=head, now=to_micros(clock.now()))
         yield unit
