@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import gc
+import importlib.util
 import ipaddress
 import socket
 import threading
@@ -448,10 +449,17 @@ def _intervals(
 def _package_lists() -> list[Mapping[str, Any]]:
     """The lists shipped in pymispwarninglists, read straight from its data files (its loader
     also builds a set per list, which this module does not need); its loader if they move."""
-    import pymispwarninglists  # noqa: PLC0415 - only when the lists are first needed
-
-    root = Path(pymispwarninglists.__file__).parent / "data" / "misp-warninglists" / "lists"
-    files = sorted(root.glob("*/list.json"))
+    # Found without importing the package: its import pulls in jsonschema, whose format
+    # checkers compile grammars for over a second.
+    spec = importlib.util.find_spec("pymispwarninglists")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    files = [
+        path
+        for location in locations
+        for path in sorted(
+            (Path(location) / "data" / "misp-warninglists" / "lists").glob("*/list.json")
+        )
+    ]
     if files:
         return [orjson.loads(path.read_bytes()) for path in files]
     from pymispwarninglists.api import WarningLists  # noqa: PLC0415

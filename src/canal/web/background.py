@@ -1,4 +1,5 @@
-"""Work the server does on its own: the 24/7 network's deadline sweep and notification delivery.
+"""Work the server does on its own: loading the warninglists at start-up, the 24/7
+network's deadline sweep and notification delivery.
 
 Every worker runs it; the sweep claims each step in the database, so several workers (or a
 `canal requests sweep` from cron) never take the same step twice, and no state lives here."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -33,6 +35,11 @@ async def sweep_forever(services: Services, interval: float) -> None:
 def lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def run(_app: FastAPI) -> AsyncIterator[None]:
+        # The warninglists index takes seconds to build: before the first request, not in it.
+        await asyncio.to_thread(services.index.warninglists.load)
+        # What start-up built lives as long as the process: out of the collector's sight, so
+        # that its full collections do not rescan it every few requests.
+        gc.freeze()
         interval = services.settings.assist_sweep_seconds
         task = asyncio.create_task(sweep_forever(services, interval)) if interval > 0 else None
         try:
