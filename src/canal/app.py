@@ -80,6 +80,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         retention_years=settings.retention_years,
         chunk_size=settings.ingest_chunk,
         after_write=IndexHook(index=index, policy=policy, reader=records.reader),
+        derive=index.derive,
     )
     assist = AssistService(
         database=database, clock=clock, settings=settings, records=records, policy=policy

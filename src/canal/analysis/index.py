@@ -83,6 +83,17 @@ def references_of(obj: dict[str, Any]) -> set[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class Derived:
+    """What the index takes from an object alone, without the store: worked out before the
+    write lock is taken, so that writers hold it for the database work only."""
+
+    observables: tuple[Observable, ...]
+    #: The warninglists' answer for each observable, before the local lists.
+    listed: tuple[str | None, ...]
+    refs: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRow:
     """A record row just written, as the index needs it."""
 
@@ -93,6 +104,8 @@ class StoredRow:
     obj: dict[str, Any]
     is_latest: bool
     revoked: bool
+    #: `ObservableIndex.derive(obj)` when the writer worked it out beforehand.
+    derived: Derived | None = None
 
 
 class UnionFind:
@@ -149,17 +162,33 @@ class ObservableIndex:
 
     # -- observables ---------------------------------------------------------------------
 
+    def derive(self, obj: dict[str, Any]) -> Derived:
+        found = tuple(observables_of(obj))
+        return Derived(
+            found,
+            tuple(self.warninglists.listed_flag(o) for o in found),
+            frozenset(references_of(obj)),
+        )
+
     def observable_ids(
-        self, conn: Connection, wanted: Iterable[Observable], *, local: LocalLists | None = None
+        self,
+        conn: Connection,
+        wanted: Iterable[Observable],
+        *,
+        local: LocalLists | None = None,
+        listed: dict[Observable, str | None] | None = None,
     ) -> dict[Observable, tuple[int, str | None, int]]:
         """(id, flag, records) of each observable, inserting the ones not yet known; new ones
-        are flagged against the warninglists and the local lists as they go in."""
+        are flagged against the warninglists and the local lists as they go in (`listed`: the
+        warninglists' answers where they were looked up beforehand)."""
         wanted = list(dict.fromkeys(wanted))
         found = self.find_observables(conn, wanted)
         missing = [o for o in wanted if o not in found]
         if missing:
             if local is None:
                 local = read_local_lists(conn)
+            known = listed or {}
+            flag = self.warninglists.flag
             bulk_insert(
                 conn,
                 observables,
@@ -167,7 +196,7 @@ class ObservableIndex:
                     {
                         "kind": o.type.value,
                         "value": o.value,
-                        "flag": self.warninglists.flag(o, local),
+                        "flag": flag(o, local, listed=known[o]) if o in known else flag(o, local),
                         "records": 0,
                     }
                     for o in missing
@@ -247,8 +276,16 @@ class ObservableIndex:
         between a new record and one held before (for link alerts)."""
         if not rows:
             return []
-        per_row = {row.pk: observables_of(row.obj) for row in rows}
-        ids = self.observable_ids(conn, [o for found in per_row.values() for o in found])
+        derived = {row.pk: row.derived or self.derive(row.obj) for row in rows}
+        per_row = {pk: d.observables for pk, d in derived.items()}
+        listed = {
+            o: flag
+            for d in derived.values()
+            for o, flag in zip(d.observables, d.listed, strict=True)
+        }
+        ids = self.observable_ids(
+            conn, [o for found in per_row.values() for o in found], listed=listed
+        )
         ro_rows = [
             {"observable_id": ids[o][0], "record_pk": pk}
             for pk, found in per_row.items()
@@ -272,7 +309,7 @@ class ObservableIndex:
                 f"UPDATE observables SET records = records + {marks[0]} WHERE id = {marks[1]}",
                 [{"oid": oid, "added": added} for oid, added in counts.items()],
             )
-        refs = {row.pk: references_of(row.obj) for row in rows}
+        refs = {pk: d.refs for pk, d in derived.items()}
         ref_rows = [
             {"record_pk": pk, "target_id": t} for pk, targets in refs.items() for t in targets
         ]
@@ -306,7 +343,7 @@ class ObservableIndex:
         conn: Connection,
         live: Sequence[StoredRow],
         linkable_ids: set[int],
-        refs: dict[int, set[str]],
+        refs: dict[int, frozenset[str]],
         *,
         now: int,
     ) -> list[Link]:

@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
-from canal.analysis.index import StoredRow
+from canal.analysis.index import Derived, StoredRow
 from canal.clock import Clock
 from canal.ingest.errors import SubmissionError
 from canal.ingest.stix import (
@@ -115,6 +115,7 @@ class _Prepared:
     checked: CheckedObject
     handling: Handling
     retention_until: int
+    derived: Derived | None = None
 
 
 #: A submission this large changes the tables enough for the planner's statistics to be stale.
@@ -139,6 +140,7 @@ class IngestService:
         retention_years: int,
         chunk_size: int,
         after_write: Callable[[WriteUnit, Sequence[StoredRow]], None] | None = None,
+        derive: Callable[[dict[str, Any]], Derived] | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
@@ -148,6 +150,9 @@ class IngestService:
         #: Runs in each chunk's transaction once its records are written (the observable
         #: index and clusters), so they are never out of step with the records.
         self.after_write = after_write
+        #: What `after_write` needs of each object alone, worked out before the write lock is
+        #: taken: other writers wait only for the database work.
+        self.derive = derive
         self.retention_years = retention_years
         self.chunk_size = chunk_size
 
@@ -207,7 +212,8 @@ class IngestService:
                     ObjectResult(index, _id_of(obj), ObjectStatus.REJECTED, reason=str(exc))
                 )
                 continue
-            chunk.append(_Prepared(index, checked, handling, retention))
+            derived = None if self.derive is None else self.derive(checked.obj)
+            chunk.append(_Prepared(index, checked, handling, retention, derived))
             if len(chunk) >= self.chunk_size:
                 flush()
                 if progress:
@@ -277,7 +283,10 @@ class IngestService:
 
     @staticmethod
     def _stored(
-        unit: WriteUnit, rows: Sequence[dict[str, Any]], objects: Sequence[dict[str, Any]]
+        unit: WriteUnit,
+        rows: Sequence[dict[str, Any]],
+        objects: Sequence[dict[str, Any]],
+        derived: Sequence[Derived | None],
     ) -> list[StoredRow]:
         """The rows just inserted, with their primary keys (found by their date_added, which
         this transaction allocated and nobody else can hold)."""
@@ -298,8 +307,9 @@ class IngestService:
                 obj=obj,
                 is_latest=row["is_latest"],
                 revoked=row["revoked"],
+                derived=found,
             )
-            for row, obj in zip(rows, objects, strict=True)
+            for row, obj, found in zip(rows, objects, derived, strict=True)
         ]
 
     def _viewer(self, principal: Principal, source: Org) -> Principal:
@@ -350,6 +360,7 @@ class IngestService:
         )
         rows: list[dict[str, Any]] = []
         objects: list[dict[str, Any]] = []
+        derived: list[Derived | None] = []
         # Objects resolved alike share one Handling instance: intern it once per chunk rather
         # than hashing its sets for every object.
         interned: dict[int, int] = {}
@@ -433,6 +444,7 @@ class IngestService:
                 StoredVersion(0, c.stix_id, version, source.id, is_latest, c.revoked, c.text)
             )
             objects.append(c.obj)
+            derived.append(item.derived)
             status = ObjectStatus.CREATED if first else ObjectStatus.NEW_VERSION
             (created_ids if first else versioned_ids).append(c.stix_id)
             if c.revoked:
@@ -444,7 +456,7 @@ class IngestService:
         demote_latest(unit.conn, demote)
         insert_rows(unit.conn, rows)
         if self.after_write is not None and rows:
-            self.after_write(unit, self._stored(unit, rows, objects))
+            self.after_write(unit, self._stored(unit, rows, objects, derived))
         base: dict[str, object] = {"submission": submission_id, "source": source.name}
         if release is ReleaseState.QUARANTINED:
             base["quarantine"] = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
@@ -13,6 +14,11 @@ from sqlalchemy.pool import StaticPool
 
 from canal.store.errors import StoreUnavailable
 
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite's busy handler alone serialises writers there
+    fcntl = None  # type: ignore[assignment]
+
 #: SQLite page cache sizes, in KiB (negative: a size rather than a page count).
 WRITE_CACHE = -262144
 READ_CACHE = -8192
@@ -20,6 +26,15 @@ READ_CACHE = -8192
 
 def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_lock_path(url: str) -> str | None:
+    """The writers' lock file beside a SQLite database file; None for a memory database or
+    where the platform has no flock."""
+    database = make_url(url).database
+    if fcntl is None or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database + "-writer.lock"
 
 
 class Database:
@@ -32,6 +47,7 @@ class Database:
         self._writers: AbstractContextManager[object] = (
             threading.RLock() if self.is_sqlite else nullcontext()
         )
+        self._lock_path = _sqlite_lock_path(url) if self.is_sqlite else None
         try:
             if self.is_sqlite:
                 self.engine = self._sqlite_engine(url, echo=echo)
@@ -97,7 +113,7 @@ class Database:
         # SQLite has one writer at a time. Threads of this process queue on a lock rather than
         # in SQLite's busy handler, whose sleeps (up to 100 ms each) make the slowest
         # requests wait far longer than the work in front of them.
-        with self._writers:
+        with self._writers, self._process_lock():
             try:
                 conn = self.engine.connect().execution_options(canal_write=True, canal_bulk=bulk)
             except OperationalError as exc:
@@ -107,6 +123,21 @@ class Database:
                     yield conn
             finally:
                 conn.close()
+
+    @contextmanager
+    def _process_lock(self) -> Iterator[None]:
+        """Writers of other processes on the same SQLite file (`serve --workers`, a CLI import
+        beside the server) queue on a file lock: the kernel wakes the next one as soon as the
+        lock is free, where SQLite's busy handler polls with sleeps of up to 100 ms."""
+        if self._lock_path is None:
+            yield
+            return
+        with Path(self._lock_path).open("a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
