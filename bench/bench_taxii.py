@@ -7,7 +7,11 @@ process, driven over HTTP by the same client.
 - GET /objects/ in pages of 1,000 across the whole collection: rate, and the server's RSS after
   the walk at 10k objects and at the end.
 
-    .venv/bin/python bench/bench_taxii.py [--objects 100000]
+With `--workers N --clients N`, canal serves from N worker processes (`canal serve --workers`)
+and the client POSTs N envelopes at a time and runs N walks at once, as several feeds and
+consumers do; rates are then the server's total. medallion (one process) always gets one client.
+
+    .venv/bin/python bench/bench_taxii.py [--objects 100000] [--workers 2 --clients 2]
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +99,7 @@ class Server:
 class Canal(Server):
     name = "canal"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, workers: int = 1) -> None:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CANAL_")}
         env["CANAL_DATABASE_URL"] = f"sqlite:///{workdir}/canal.db"
@@ -112,7 +118,16 @@ class Canal(Server):
         cli("org", "add", "NCB Paris", "--kind", "member", "--country", "FR")
         token = cli("token", "create", "--org", "NCB Paris", "--role", "member")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "canal", "serve", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "canal",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             env=env,
             cwd=workdir,
             stdout=subprocess.DEVNULL,
@@ -121,6 +136,8 @@ class Canal(Server):
         self.base = f"http://127.0.0.1:{port}"
         self.auth = ("bench", token)
         wait_for(self.base + "/healthz")
+        # Every worker loads the warninglists at start-up; the first answers before the rest.
+        time.sleep(10 if workers > 1 else 0)
         collections = requests.get(
             self.base + "/taxii2/canal/collections/", headers=HEADERS, auth=self.auth, timeout=30
         ).json()["collections"]
@@ -184,27 +201,55 @@ class Medallion(Server):
 
 
 def post_all(
-    server: Server, total: int, budget: float, session: requests.Session, *, start: int = 0
+    server: Server,
+    total: int,
+    budget: float,
+    sessions: list[requests.Session],
+    *,
+    start: int = 0,
 ) -> list[tuple[int, float]]:
-    """(size of the collection after the POST, objects/s of that POST) from `start` objects
-    until `total`, or until a POST takes more than `budget` seconds."""
-    rates: list[tuple[int, float]] = []
+    """(size of the collection, objects/s) from `start` objects until `total`, or until a POST
+    takes more than `budget` seconds. The envelopes are made before the clock starts (the
+    client's work is not the server's); each session POSTs its share one after the other, all
+    sessions at once, and a rate is taken over each run of as many POSTs as there are sessions.
+    """
     feed = indicators(total, server.name)
     for _ in range(start):
         next(feed)
-    held = start
-    while held < total:
-        body = orjson.dumps({"objects": [next(feed) for _ in range(ENVELOPE)]})
-        t0 = time.perf_counter()
-        response = session.post(server.objects_url, data=body, headers=HEADERS, timeout=600)
-        elapsed = time.perf_counter() - t0
-        response.raise_for_status()
-        status = orjson.loads(response.content)
-        assert status["success_count"] == ENVELOPE, status
-        held += ENVELOPE
-        rates.append((held, ENVELOPE / elapsed))
-        if elapsed > budget:
-            break
+    bodies = [
+        orjson.dumps({"objects": [next(feed) for _ in range(ENVELOPE)]})
+        for _ in range((total - start) // ENVELOPE)
+    ]
+    done: list[float] = []
+    stop = threading.Event()
+
+    def post(session: requests.Session, mine: list[bytes]) -> None:
+        for body in mine:
+            if stop.is_set():
+                return
+            t0 = time.perf_counter()
+            response = session.post(server.objects_url, data=body, headers=HEADERS, timeout=600)
+            response.raise_for_status()
+            status = orjson.loads(response.content)
+            assert status["success_count"] == ENVELOPE, status
+            finished = time.perf_counter()
+            done.append(finished)
+            if finished - t0 > budget:
+                stop.set()
+
+    width = len(sessions)
+    began = time.perf_counter()
+    with ThreadPoolExecutor(width) as pool:
+        list(pool.map(post, sessions, [bodies[i::width] for i in range(width)]))
+    done.sort()
+    rates: list[tuple[int, float]] = []
+    before = began
+    for end in range(width, len(done) + 1, width):
+        rates.append((start + end * ENVELOPE, width * ENVELOPE / (done[end - 1] - before)))
+        before = done[end - 1]
+    if len(done) % width:
+        rest = len(done) % width
+        rates.append((start + len(done) * ENVELOPE, rest * ENVELOPE / (done[-1] - before)))
     return rates
 
 
@@ -230,24 +275,40 @@ def walk(server: Server, session: requests.Session, timeout: float) -> tuple[int
     return count, count / (time.perf_counter() - start)
 
 
+def walks(
+    server: Server, sessions: list[requests.Session], timeout: float
+) -> tuple[int, float] | None:
+    """One walk per session, all at once: (objects read in all, objects/s in all)."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(len(sessions)) as pool:
+        done = list(pool.map(lambda session: walk(server, session, timeout), sessions))
+    if any(found is None for found in done):
+        return None
+    count = sum(found[0] for found in done if found is not None)
+    return count, count / (time.perf_counter() - start)
+
+
 def rate_at(rates: list[tuple[int, float]], size: int) -> float:
     """Mean rate of the POSTs that ended within 5% of `size`."""
     near = [r for held, r in rates if abs(held - size) <= max(ENVELOPE, size // 20)]
     return sum(near) / len(near)
 
 
-def run(server: Server, total: int, budget: float, timeout: float) -> dict[str, Any]:
+def run(server: Server, total: int, budget: float, timeout: float, clients: int) -> dict[str, Any]:
     """POST up to 1k, 10k, then `total` objects, walking the collection at each step; a server
-    that gets slower than `budget` per POST stops growing there."""
-    session = requests.Session()
-    session.auth = server.auth
+    that gets slower than `budget` per round stops growing there."""
+    sessions = []
+    for _ in range(clients):
+        session = requests.Session()
+        session.auth = server.auth
+        sessions.append(session)
     out: dict[str, Any] = {"rates": [], "walks": {}, "rss": {}}
     held = 0
     for target in sorted({min(total, 1_000), min(total, 10_000), total}):
-        rates = post_all(server, target, budget, session, start=held)
+        rates = post_all(server, target, budget, sessions, start=held)
         out["rates"] += rates
         held = rates[-1][0] if rates else held
-        out["walks"][held] = walk(server, session, timeout)
+        out["walks"][held] = walks(server, sessions, timeout)
         out["rss"][held] = server.rss_mb()
         if held < target:
             break
@@ -267,20 +328,28 @@ def main() -> None:
     parser.add_argument(
         "--page-timeout", type=float, default=60.0, help="give up a walk after a page this slow"
     )
+    parser.add_argument("--workers", type=int, default=1, help="canal's worker processes")
+    parser.add_argument(
+        "--clients", type=int, default=1, help="concurrent POSTs and walks against canal"
+    )
     args = parser.parse_args()
     results: dict[str, dict[str, Any]] = {}
+    print(f"canal: {args.workers} worker(s), {args.clients} client(s); medallion: 1 client")
     with tempfile.TemporaryDirectory() as tmp:
-        for cls, budget in ((Canal, 600.0), (Medallion, args.medallion_budget)):
-            workdir = Path(tmp) / cls.name
+        for name, budget, clients in (
+            ("canal", 600.0, args.clients),
+            ("medallion", args.medallion_budget, 1),
+        ):
+            workdir = Path(tmp) / name
             workdir.mkdir()
-            server = cls(workdir)
+            server: Server = Canal(workdir, args.workers) if name == "canal" else Medallion(workdir)
             try:
-                results[cls.name] = run(server, args.objects, budget, args.page_timeout)
+                results[name] = run(server, args.objects, budget, args.page_timeout, clients)
             finally:
                 server.stop()
     canal, medallion = results["canal"], results["medallion"]
     c_rates, m_rates = canal["rates"], medallion["rates"]
-    print(f"POST envelopes of {ENVELOPE:,} objects (objects/s per POST, by collection size)")
+    print(f"POST envelopes of {ENVELOPE:,} objects (objects/s, by collection size)")
     print(f"{'size':>8} {'canal':>10} {'medallion':>10} {'ratio':>7}")
     sizes = [s for s in (1_000, 5_000, 10_000, 20_000, 50_000, 100_000) if s <= canal["held"]]
     for size in sizes:
@@ -290,7 +359,10 @@ def main() -> None:
             print(f"{size:>8,} {c:>10,.0f} {m:>10,.0f} {c / m:>6.1f}x")
         else:
             print(f"{size:>8,} {c:>10,.0f} {'-':>10} {'':>7}")
-    sustained = canal["held"] / sum(ENVELOPE / r for _, r in c_rates)
+    # Each round's seconds: the objects it added over its rate.
+    previous = [0] + [held for held, _ in c_rates[:-1]]
+    seconds = sum((held - before) / r for (held, r), before in zip(c_rates, previous, strict=True))
+    sustained = canal["held"] / seconds
     at_1k, at_end = rate_at(c_rates, 1_000), rate_at(c_rates, canal["held"])
     print(f"canal sustained {sustained:,.0f} objects/s over {canal['held']:,} objects")
     print(f"canal rate at {canal['held']:,} / rate at 1,000 = {at_end / at_1k:.2f}")
