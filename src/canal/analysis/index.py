@@ -106,6 +106,9 @@ class StoredRow:
     revoked: bool
     #: `ObservableIndex.derive(obj)` when the writer worked it out beforehand.
     derived: Derived | None = None
+    #: Whether this write took the latest flag from an earlier version of the same id (whose
+    #: row then leaves its cluster). True when the writer does not know.
+    superseded: bool = True
 
 
 class UnionFind:
@@ -315,7 +318,7 @@ class ObservableIndex:
         ]
         if ref_rows:
             bulk_insert(conn, record_refs, ref_rows)
-        self._forget_demoted(conn, [row.stix_id for row in rows])
+        self._forget_demoted(conn, [row.stix_id for row in rows if row.superseded])
         live = [row for row in rows if row.is_latest and not row.revoked]
         if not live:
             return []

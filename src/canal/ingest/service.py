@@ -287,6 +287,7 @@ class IngestService:
         rows: Sequence[dict[str, Any]],
         objects: Sequence[dict[str, Any]],
         derived: Sequence[Derived | None],
+        superseded: set[str],
     ) -> list[StoredRow]:
         """The rows just inserted, with their primary keys (found by their date_added, which
         this transaction allocated and nobody else can hold)."""
@@ -308,6 +309,7 @@ class IngestService:
                 is_latest=row["is_latest"],
                 revoked=row["revoked"],
                 derived=found,
+                superseded=row["stix_id"] in superseded,
             )
             for row, obj, found in zip(rows, objects, derived, strict=True)
         ]
@@ -456,7 +458,8 @@ class IngestService:
         demote_latest(unit.conn, demote)
         insert_rows(unit.conn, rows)
         if self.after_write is not None and rows:
-            self.after_write(unit, self._stored(unit, rows, objects, derived))
+            superseded = {stix_id for stix_id, _source in demote}
+            self.after_write(unit, self._stored(unit, rows, objects, derived, superseded))
         base: dict[str, object] = {"submission": submission_id, "source": source.name}
         if release is ReleaseState.QUARANTINED:
             base["quarantine"] = True
