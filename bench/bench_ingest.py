@@ -39,6 +39,7 @@ def canal_ingest(
         services.index.warninglists.load()
     else:
         services.ingest.after_write = None
+        services.ingest.derive = None
     org = services.accounts.add_org(
         LOCAL_ADMIN, name="NCB Paris", kind=OrgKind.MEMBER, country="FR"
     )
