@@ -48,6 +48,8 @@ class Database:
             threading.RLock() if self.is_sqlite else nullcontext()
         )
         self._lock_path = _sqlite_lock_path(url) if self.is_sqlite else None
+        # Only read and written under the RLock: one thread at a time.
+        self._lock_held = False
         try:
             if self.is_sqlite:
                 self.engine = self._sqlite_engine(url, echo=echo)
@@ -129,14 +131,18 @@ class Database:
         """Writers of other processes on the same SQLite file (`serve --workers`, a CLI import
         beside the server) queue on a file lock: the kernel wakes the next one as soon as the
         lock is free, where SQLite's busy handler polls with sleeps of up to 100 ms."""
-        if self._lock_path is None:
+        # The thread already holds it when a write opens inside another (the RLock above lets
+        # it): a second flock on a new descriptor would wait for the first forever.
+        if self._lock_path is None or self._lock_held:
             yield
             return
         with Path(self._lock_path).open("a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            self._lock_held = True
             try:
                 yield
             finally:
+                self._lock_held = False
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextmanager

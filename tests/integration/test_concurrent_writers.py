@@ -1,0 +1,62 @@
+"""Several processes writing to one SQLite file (`serve --workers`, a CLI import beside the
+server) queue on the writers' file lock: every write lands, none fails on a busy database, and
+the processing log stays one unbroken chain."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from canal.store.tables import records
+from conftest import make_services
+from factories import add_org
+
+WRITES = 40
+
+# One writer process: small ingests one after the other, from a common start time.
+WRITER = """
+import sys, time, uuid
+from canal.accounts.service import LOCAL_ADMIN
+from canal.app import build_services
+from canal.config import load_settings
+
+url, org_name, first, start_at, writes = sys.argv[1:]
+services = build_services(load_settings(environ={}, database_url=url))
+org = services.accounts.org(org_name)
+while time.time() < float(start_at):
+    time.sleep(0.001)
+for i in range(int(first), int(first) + int(writes)):
+    stamp = "2026-03-01T10:00:00.000Z"
+    obj = {
+        "type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
+        "created": stamp, "modified": stamp, "valid_from": stamp, "pattern_type": "stix",
+        "pattern": f"[ipv4-addr:value = '203.0.{i // 256}.{i % 256}']",
+    }
+    report = services.ingest.ingest_objects([obj], principal=LOCAL_ADMIN, source=org)
+    assert report.accepted == 1, report.to_json()
+services.close()
+"""
+
+
+def test_two_processes_write_the_same_file(sqlite_url: str) -> None:
+    services = make_services(sqlite_url)
+    org = add_org(services)
+    start_at = str(time.time() + 2.0)
+    writers = [
+        subprocess.Popen(  # noqa: S603 - this interpreter, on the script above
+            [sys.executable, "-c", WRITER, sqlite_url, org.name, str(first), start_at, str(WRITES)]
+        )
+        for first in (0, WRITES)
+    ]
+    assert [writer.wait(timeout=180) for writer in writers] == [0, 0]
+    with services.database.read() as conn:
+        stored = conn.execute(select(func.count()).select_from(records)).scalar_one()
+    assert stored == 2 * WRITES
+    assert services.audit.verify().ok
+    database_file = Path(sqlite_url.removeprefix("sqlite:///"))
+    assert database_file.with_name(database_file.name + "-writer.lock").exists()
+    services.close()
