@@ -88,8 +88,6 @@ class Derived:
     write lock is taken, so that writers hold it for the database work only."""
 
     observables: tuple[Observable, ...]
-    #: The warninglists' answer for each observable, before the local lists.
-    listed: tuple[str | None, ...]
     refs: frozenset[str]
 
 
@@ -165,33 +163,23 @@ class ObservableIndex:
 
     # -- observables ---------------------------------------------------------------------
 
-    def derive(self, obj: dict[str, Any]) -> Derived:
-        found = tuple(observables_of(obj))
-        return Derived(
-            found,
-            tuple(self.warninglists.listed_flag(o) for o in found),
-            frozenset(references_of(obj)),
-        )
+    @staticmethod
+    def derive(obj: dict[str, Any]) -> Derived:
+        # Warninglist flags are not worked out here: only values new to the store need one,
+        # and which are new is known only under the lock.
+        return Derived(tuple(observables_of(obj)), frozenset(references_of(obj)))
 
     def observable_ids(
-        self,
-        conn: Connection,
-        wanted: Iterable[Observable],
-        *,
-        local: LocalLists | None = None,
-        listed: dict[Observable, str | None] | None = None,
+        self, conn: Connection, wanted: Iterable[Observable], *, local: LocalLists | None = None
     ) -> dict[Observable, tuple[int, str | None, int]]:
         """(id, flag, records) of each observable, inserting the ones not yet known; new ones
-        are flagged against the warninglists and the local lists as they go in (`listed`: the
-        warninglists' answers where they were looked up beforehand)."""
+        are flagged against the warninglists and the local lists as they go in."""
         wanted = list(dict.fromkeys(wanted))
         found = self.find_observables(conn, wanted)
         missing = [o for o in wanted if o not in found]
         if missing:
             if local is None:
                 local = read_local_lists(conn)
-            known = listed or {}
-            flag = self.warninglists.flag
             bulk_insert(
                 conn,
                 observables,
@@ -199,7 +187,7 @@ class ObservableIndex:
                     {
                         "kind": o.type.value,
                         "value": o.value,
-                        "flag": flag(o, local, listed=known[o]) if o in known else flag(o, local),
+                        "flag": self.warninglists.flag(o, local),
                         "records": 0,
                     }
                     for o in missing
@@ -281,14 +269,7 @@ class ObservableIndex:
             return []
         derived = {row.pk: row.derived or self.derive(row.obj) for row in rows}
         per_row = {pk: d.observables for pk, d in derived.items()}
-        listed = {
-            o: flag
-            for d in derived.values()
-            for o, flag in zip(d.observables, d.listed, strict=True)
-        }
-        ids = self.observable_ids(
-            conn, [o for found in per_row.values() for o in found], listed=listed
-        )
+        ids = self.observable_ids(conn, [o for found in per_row.values() for o in found])
         ro_rows = [
             {"observable_id": ids[o][0], "record_pk": pk}
             for pk, found in per_row.items()

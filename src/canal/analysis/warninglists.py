@@ -467,9 +467,6 @@ def _package_lists() -> list[Mapping[str, Any]]:
     return [wl.warninglist for wl in WarningLists().values()]
 
 
-#: `flag(listed=...)` not given.
-_UNSET: Any = object()
-
 _package_index: _Index | None = None
 _package_lock = threading.Lock()
 
@@ -516,20 +513,12 @@ class Warninglists:
         """The names of the lists in use."""
         return list(self._get_index().names)
 
-    def flag(
-        self, observable: Observable, local: LocalLists | None = None, *, listed: Any = _UNSET
-    ) -> str | None:
-        """The name of the list the value is on, or None; `local` lists take precedence.
-        `listed` is the lists' own answer where it was looked up earlier (`listed_flag`)."""
+    def flag(self, observable: Observable, local: LocalLists | None = None) -> str | None:
+        """The name of the list the value is on, or None; `local` lists take precedence."""
         if local is not None:
             key = observable.key
             if key in local.deny:
                 return None
             if key in local.allow:
                 return LOCAL_ALLOW
-        return self._get_index().lookup(observable) if listed is _UNSET else listed
-
-    def listed_flag(self, observable: Observable) -> str | None:
-        """The warninglists' answer alone, before the local lists: it needs nothing from the
-        store, so ingest looks it up before taking the write lock."""
         return self._get_index().lookup(observable)
