@@ -901,8 +901,11 @@ def _regkey(raw: str) -> str:
     if not s:
         raise NormaliseError(T.REGKEY, "empty")
     head, sep, rest = s.partition("\\")
-    # PowerShell drives: "HKLM:\Software".
-    head = head.rstrip(":")
+    # PowerShell drives: "HKLM:\Software". Colons and blanks may alternate at the end ("0\r:",
+    # "0::\r:"): trim both until neither is left, so that the result normalises to itself.
+    trimmed = head.rstrip(":").rstrip()
+    while trimmed != head:
+        head, trimmed = trimmed, trimmed.rstrip(":").rstrip()
     key = _HIVES.get(head, head) + sep + rest
     if not key:
         raise NormaliseError(T.REGKEY, "empty")

@@ -137,6 +137,8 @@ EQUIVALENT = [
         "hkey_local_machine\\software\\microsoft\\windows\\currentversion\\run",
     ),
     (T.REGKEY, ["HKCU\\Environment"], "hkey_current_user\\environment"),
+    # Colons and blanks alternating before the end (found by the property test).
+    (T.REGKEY, ["0\r:", "0::\r:", "0 : :"], "0"),
     (
         T.USER_AGENT,
         ["Mozilla/5.0  (Windows NT 10.0;\tWin64)", " Mozilla/5.0 (Windows NT 10.0; Win64)\n"],
