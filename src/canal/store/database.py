@@ -115,16 +115,12 @@ class Database:
         # SQLite has one writer at a time. Threads of this process queue on a lock rather than
         # in SQLite's busy handler, whose sleeps (up to 100 ms each) make the slowest
         # requests wait far longer than the work in front of them.
-        with self._writers, self._process_lock():
-            try:
-                conn = self.engine.connect().execution_options(canal_write=True, canal_bulk=bulk)
-            except OperationalError as exc:
-                raise StoreUnavailable(_redacted(self.url), str(exc.orig)) from exc
-            try:
-                with conn.begin():
-                    yield conn
-            finally:
-                conn.close()
+        with (
+            self._writers,
+            self._process_lock(),
+            self._transaction(canal_write=True, canal_bulk=bulk) as conn,
+        ):
+            yield conn
 
     @contextmanager
     def _process_lock(self) -> Iterator[None]:
@@ -147,8 +143,14 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        with self._transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, **options: bool) -> Iterator[Connection]:
+        """A connection in a transaction, with the execution options the begin hook reads."""
         try:
-            conn = self.engine.connect()
+            conn = self.engine.connect().execution_options(**options)
         except OperationalError as exc:
             raise StoreUnavailable(_redacted(self.url), str(exc.orig)) from exc
         try:

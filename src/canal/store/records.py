@@ -11,7 +11,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Result,
-    Row,
     Select,
     and_,
     func,
@@ -93,9 +92,6 @@ def demote_latest(conn: Connection, pairs: Sequence[tuple[str, int]]) -> None:
 _WITHOUT_OBJECT = tuple(c for c in records.columns if c.name != "object")
 
 
-_WITHOUT_OBJECT = tuple(c for c in records.columns if c.name != "object")
-
-
 @dataclass(frozen=True, slots=True)
 class RecordQuery:
     """Filters over records; every field narrows the result."""
@@ -146,17 +142,11 @@ class RecordReader:
     def __init__(self, handling_store: HandlingStore) -> None:
         self.handlings = handling_store
 
-    def record(self, conn: Connection, row: Row[Any]) -> Record:
-        return self._records(conn, list(row._fields), [row])[0]
-
     def records_of(self, conn: Connection, result: Result[Any]) -> list[Record]:
         """Every row of `result` as a Record."""
-        return self._records(conn, list(result.keys()), result.all())
-
-    def _records(self, conn: Connection, names: list[str], rows: Sequence[Any]) -> list[Record]:
         # Positions resolved once per result rather than a mapping built per row: pages of a
         # thousand records spend more on building Records than on the query.
-        at = {name: i for i, name in enumerate(names)}
+        at = {name: i for i, name in enumerate(result.keys())}
         pk, stix_id, stix_type = at["pk"], at["stix_id"], at["stix_type"]
         version, spec_version, date_added = at["version"], at["spec_version"], at["date_added"]
         handling_id, is_latest, revoked = at["handling_id"], at["is_latest"], at["revoked"]
@@ -194,7 +184,7 @@ class RecordReader:
                 disseminator_org_id=row[disseminator],
                 release_note=row[note],
             )
-            for row in rows
+            for row in result.all()
         ]
 
     def page(
