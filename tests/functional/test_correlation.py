@@ -338,6 +338,11 @@ def test_lookup_bad_input_per_item_and_rate_limits(services):
     assert limited.status_code == 429
     assert int(limited.headers["Retry-After"]) >= 1
     assert limited.json()["error"]["code"] == "rate-limited"
+    # A refused call counts nothing: 5 + 5 values so far (3 invalid, a token, a blinded
+    # element, then 5), so 2 more reach the limit exactly.
+    last = client.post("/api/v1/lookup", content=orjson.dumps({"values": ["91.203.5.1"] * 2}))
+    assert last.status_code == 200
+    assert client.post("/api/v1/lookup", content=b'{"values": ["91.203.5.1"]}').status_code == 429
     log = services.audit.recent(LOCAL_ADMIN, limit=5)
     assert "security:lookup:rate-limit" in [e.action for e in log]
 

@@ -207,16 +207,14 @@ class AccountService:
             found = org_store.token_by_hash(conn, digest)
             if found is None:
                 raise Unauthenticated("unknown token")
-            row, stored = found
+            row, stored, org = found
             if not hmac.compare_digest(stored, digest):
                 raise Unauthenticated("unknown token")
-            org = org_store.org_by_id(conn, row.org_id)
         now = to_micros(self.clock.now())
         if row.revoked_at is not None:
             raise Unauthenticated("the token was revoked")
         if row.expires_at is not None and row.expires_at <= now:
             raise Unauthenticated("the token has expired")
-        assert org is not None  # noqa: S101 - foreign key
         return Principal(
             org=org, role=row.role, name=row.name, clearance=row.clearance, token_id=row.id
         )

@@ -151,6 +151,15 @@ def read_local_lists(conn: Connection) -> LocalLists:
     return LocalLists(allow=frozenset(allow), deny=frozenset(deny))
 
 
+# Built once: every lookup and every indexed write runs it.
+_FIND_OBSERVABLES = select(
+    observables.c.value, observables.c.id, observables.c.flag, observables.c.records
+).where(
+    observables.c.kind == bindparam("kind"),
+    observables.c.value.in_(bindparam("values", expanding=True)),
+)
+
+
 class ObservableIndex:
     """Maintains observables, references and clusters for records as they are written."""
 
@@ -210,15 +219,7 @@ class ObservableIndex:
             values = list(by_value)
             for start in range(0, len(values), IN_CHUNK):
                 rows = conn.execute(
-                    select(
-                        observables.c.value,
-                        observables.c.id,
-                        observables.c.flag,
-                        observables.c.records,
-                    ).where(
-                        observables.c.kind == kind,
-                        one_of(observables.c.value, values[start : start + IN_CHUNK]),
-                    )
+                    _FIND_OBSERVABLES, {"kind": kind, "values": values[start : start + IN_CHUNK]}
                 ).all()
                 for value, oid, flag, count in rows:
                     out[by_value[value]] = (oid, flag, count)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from canal.analysis.blind import blind, evaluate, finalize
 from canal.analysis.index import IN_CHUNK, ObservableIndex
@@ -38,8 +38,7 @@ from canal.policy import HitAnswer, Policy
 from canal.records.service import RecordService
 from canal.store.database import Database
 from canal.store.orgs import list_orgs
-from canal.store.rate import RateLimited, take
-from canal.store.sql import one_of
+from canal.store.rate import Charge, RateLimited, take
 from canal.store.tables import observables, record_observables, records, source_notices
 from canal.store.unit import WriteUnit, write_unit
 
@@ -52,6 +51,17 @@ _DECISION_COLUMNS = (
     records.c.release_state,
     records.c.art3_status,
     records.c.disseminator_org_id,
+)
+
+#: The current records carrying some observables, with what the hit decision reads of each.
+_CARRIERS = (
+    select(record_observables.c.observable_id, *_DECISION_COLUMNS)
+    .join(records, records.c.pk == record_observables.c.record_pk)
+    .where(
+        record_observables.c.observable_id.in_(bindparam("oids", expanding=True)),
+        records.c.is_latest.is_(True),
+        records.c.revoked.is_(False),
+    )
 )
 
 
@@ -279,15 +289,7 @@ class LookupService:
             oids = [oid for oid, flag, _ in found.values() if not flag]
             for start in range(0, len(oids), IN_CHUNK):
                 # What the policy needs of each carrier, in the same query: no record objects.
-                for row in conn.execute(
-                    select(record_observables.c.observable_id, *_DECISION_COLUMNS)
-                    .join(records, records.c.pk == record_observables.c.record_pk)
-                    .where(
-                        one_of(record_observables.c.observable_id, oids[start : start + IN_CHUNK]),
-                        records.c.is_latest.is_(True),
-                        records.c.revoked.is_(False),
-                    )
-                ).all():
+                for row in conn.execute(_CARRIERS, {"oids": oids[start : start + IN_CHUNK]}).all():
                     carriers.setdefault(row[0], []).append(tuple(row[1:]))
             handlings = {
                 hid: self.reader.handlings.get(conn, hid)
@@ -391,11 +393,12 @@ class LookupService:
         for a in answers:
             per_type[a.type or "unknown"] = per_type.get(a.type or "unknown", 0) + 1
         who = f"{principal.org.id}:{principal.token_id or principal.name}"
-        take(unit.conn, f"lookup:{who}", len(answers), self.limits.per_minute, now=unit.now)
-        for kind, n in per_type.items():
-            take(
-                unit.conn, f"lookup:{who}:{kind}", n, self.limits.per_type_per_minute, now=unit.now
-            )
+        charges = [Charge(f"lookup:{who}", len(answers), self.limits.per_minute)]
+        charges += [
+            Charge(f"lookup:{who}:{kind}", n, self.limits.per_type_per_minute)
+            for kind, n in per_type.items()
+        ]
+        take(unit.conn, charges, now=unit.now)
 
     def _limited(
         self, principal: Principal, answers: Sequence[LookupAnswer], exc: RateLimited

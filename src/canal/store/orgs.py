@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from canal.model.handling import Confidentiality, HandlingDefaults
@@ -14,14 +14,16 @@ from canal.store.errors import WriteConflict
 from canal.store.tables import orgs, tokens
 
 
-def org_from_row(row: Row[tuple[object, ...]]) -> Org:
+def org_from_row(row: Row[tuple[object, ...]], prefix: str = "") -> Org:
+    """The org in `row`, whose org columns are named `prefix` + the column's name."""
     data = row._mapping  # noqa: SLF001 - SQLAlchemy's API
+    country = data[prefix + "country"]
     return Org(
-        id=int(data["id"]),
-        name=str(data["name"]),
-        kind=OrgKind(str(data["kind"])),
-        country=None if data["country"] is None else str(data["country"]),
-        defaults=HandlingDefaults.from_json(orjson.loads(str(data["defaults"]))),
+        id=int(data[prefix + "id"]),
+        name=str(data[prefix + "name"]),
+        kind=OrgKind(str(data[prefix + "kind"])),
+        country=None if country is None else str(country),
+        defaults=HandlingDefaults.from_json(orjson.loads(str(data[prefix + "defaults"]))),
     )
 
 
@@ -128,11 +130,20 @@ def insert_token(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def token_by_hash(conn: Connection, secret_hash: str) -> tuple[TokenRow, str] | None:
-    row = conn.execute(select(tokens).where(tokens.c.secret_hash == secret_hash)).first()
+# Every authenticated request runs it: built once, token and org in one query.
+_TOKEN_BY_HASH = (
+    select(tokens, *(column.label(f"org__{column.name}") for column in orgs.c))
+    .join(orgs, orgs.c.id == tokens.c.org_id)
+    .where(tokens.c.secret_hash == bindparam("secret_hash"))
+)
+
+
+def token_by_hash(conn: Connection, secret_hash: str) -> tuple[TokenRow, str, Org] | None:
+    """The token with this secret hash, the hash as stored, and the token's org."""
+    row = conn.execute(_TOKEN_BY_HASH, {"secret_hash": secret_hash}).first()
     if row is None:
         return None
-    return _token_from_row(row), str(row.secret_hash)
+    return _token_from_row(row), str(row.secret_hash), org_from_row(row, prefix="org__")
 
 
 def token_by_id(conn: Connection, token_id: int) -> TokenRow | None:

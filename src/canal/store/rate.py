@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select, update
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, case
+from sqlalchemy.dialects import postgresql, sqlite
 
 from canal.store.tables import rate_counters
 
@@ -17,25 +22,52 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-def take(conn: Connection, key: str, amount: int, limit: int, *, now: int) -> None:
-    """Count `amount` against `key`'s window, or raise RateLimited if it would pass `limit`.
-    The caller holds a write transaction (writers are serialised), so reads and writes of the
-    counter cannot interleave."""
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """`amount` counted against `key`, whose window allows `limit`."""
+
+    key: str
+    amount: int
+    limit: int
+
+
+def _count_statement(dialect: Any) -> Any:
+    """One statement for all the counters of a call: insert each counter, or add to it in the
+    current window, or restart it in a new window, and return the new counts."""
+    stmt = dialect.insert(rate_counters)
+    current = rate_counters.c.window_start == stmt.excluded.window_start
+    return stmt.on_conflict_do_update(
+        index_elements=[rate_counters.c.key],
+        # Both right-hand sides read the row as it was before this update (standard SQL).
+        set_={
+            "count": case(
+                (current, rate_counters.c.count + stmt.excluded.count),
+                else_=stmt.excluded.count,
+            ),
+            "window_start": stmt.excluded.window_start,
+        },
+    ).returning(rate_counters.c.key, rate_counters.c.count)
+
+
+_STATEMENTS = {"sqlite": _count_statement(sqlite), "postgresql": _count_statement(postgresql)}
+
+
+def take(conn: Connection, charges: Sequence[Charge], *, now: int) -> None:
+    """Count each charge against its key's window, or raise RateLimited for the first that
+    would pass its limit. The counts are written before they are checked: the caller's
+    transaction must roll back on RateLimited (a write unit does), so a refused call counts
+    nothing."""
+    if not charges:
+        return
     window_start = now - now % WINDOW
-    row = conn.execute(
-        select(rate_counters.c.window_start, rate_counters.c.count).where(
-            rate_counters.c.key == key
-        )
-    ).first()
-    used = row[1] if row is not None and row[0] == window_start else 0
-    if used + amount > limit:
-        retry_after = max(1, -(-(window_start + WINDOW - now) // 1_000_000))
-        raise RateLimited(key, f"{used + amount} of {limit} a minute", retry_after)
-    if row is None:
-        conn.execute(insert(rate_counters).values(key=key, window_start=window_start, count=amount))
-    else:
+    counts = dict(
         conn.execute(
-            update(rate_counters)
-            .where(rate_counters.c.key == key)
-            .values(window_start=window_start, count=used + amount)
-        )
+            _STATEMENTS[conn.dialect.name],
+            [{"key": c.key, "window_start": window_start, "count": c.amount} for c in charges],
+        ).all()
+    )
+    for charge in charges:
+        used = counts[charge.key]
+        if used > charge.limit:
+            retry_after = max(1, -(-(window_start + WINDOW - now) // 1_000_000))
+            raise RateLimited(charge.key, f"{used} of {charge.limit} a minute", retry_after)

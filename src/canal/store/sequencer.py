@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from canal.store.errors import StoreError
 from canal.store.tables import sequencer
@@ -28,13 +28,24 @@ class SequenceHead:
         return self.last_date_added
 
 
+# Built once: lock_head and save_head run in every write transaction.
+_HEAD = select(
+    sequencer.c.last_date_added, sequencer.c.last_log_seq, sequencer.c.last_log_hash
+).where(sequencer.c.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_SAVE_HEAD = (
+    update(sequencer)
+    .where(sequencer.c.id == 1)
+    .values(
+        last_date_added=bindparam("date_added"),
+        last_log_seq=bindparam("log_seq"),
+        last_log_hash=bindparam("log_hash"),
+    )
+)
+
+
 def lock_head(conn: Connection) -> SequenceHead:
-    query = select(
-        sequencer.c.last_date_added, sequencer.c.last_log_seq, sequencer.c.last_log_hash
-    ).where(sequencer.c.id == 1)
-    if conn.dialect.name != "sqlite":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(_HEAD if conn.dialect.name == "sqlite" else _HEAD_FOR_UPDATE).first()
     if row is None:
         raise StoreError("the store is not initialised: run 'canal init'")
     return SequenceHead(row[0], row[1], row[2])
@@ -42,13 +53,12 @@ def lock_head(conn: Connection) -> SequenceHead:
 
 def save_head(conn: Connection, head: SequenceHead) -> None:
     conn.execute(
-        update(sequencer)
-        .where(sequencer.c.id == 1)
-        .values(
-            last_date_added=head.last_date_added,
-            last_log_seq=head.last_log_seq,
-            last_log_hash=head.last_log_hash,
-        )
+        _SAVE_HEAD,
+        {
+            "date_added": head.last_date_added,
+            "log_seq": head.last_log_seq,
+            "log_hash": head.last_log_hash,
+        },
     )
 
 

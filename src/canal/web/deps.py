@@ -17,10 +17,11 @@ PURPOSE_HELP = (
 )
 
 
-def request_purpose(
+async def request_purpose(
     purpose: Annotated[str | None, Query(description=PURPOSE_HELP)] = None,
     x_canal_purpose: Annotated[str | None, Header(description=PURPOSE_HELP)] = None,
 ) -> Purpose | None:
+    # async: a plain function would take a trip through the thread pool for a parse.
     return parse_purpose(purpose or x_canal_purpose)
 
 
