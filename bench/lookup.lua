@@ -14,3 +14,13 @@ request = function()
     ["Content-Type"] = "application/json",
   }, body)
 end
+
+-- Think time between a connection's requests: exponential with a mean of CANAL_BENCH_PACE_MS
+-- (independent clients, Poisson arrivals); none when unset (back to back).
+local pace = tonumber(os.getenv("CANAL_BENCH_PACE_MS") or "0")
+math.randomseed(os.time())
+if pace > 0 then
+  delay = function()
+    return math.floor(-pace * math.log(1 - math.random()))
+  end
+end

@@ -60,3 +60,33 @@ def test_two_processes_write_the_same_file(sqlite_url: str) -> None:
     database_file = Path(sqlite_url.removeprefix("sqlite:///"))
     assert database_file.with_name(database_file.name + "-writer.lock").exists()
     services.close()
+
+
+def test_a_server_checkpoints_the_wal_from_its_own_thread(tmp_path: Path) -> None:
+    """With checkpoint_in_background, commits leave the WAL alone (no checkpoint inside a
+    commit, under the write lock) and a thread copies it back into the database file."""
+    from canal.store.database import Database  # noqa: PLC0415
+
+    path = tmp_path / "server.db"
+    database = Database(f"sqlite:///{path}")
+    try:
+        database.checkpoint_in_background(every=0.05)
+        with database.write() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+            conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+            conn.exec_driver_sql("INSERT INTO t VALUES ('written')")
+        # Until a checkpoint, the table lives only in the WAL: the database file has no page
+        # of it. The thread copies it back within a few ticks.
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < 2 * 4096 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert path.stat().st_size >= 2 * 4096
+    finally:
+        database.dispose()
+    # A process that does not ask for it keeps SQLite's own checkpoints, at the bulk size.
+    plain = Database(f"sqlite:///{tmp_path / 'cli.db'}")
+    try:
+        with plain.write() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 16384
+    finally:
+        plain.dispose()

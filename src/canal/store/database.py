@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -22,6 +25,9 @@ except ImportError:  # Windows: SQLite's busy handler alone serialises writers t
 #: SQLite page cache sizes, in KiB (negative: a size rather than a page count).
 WRITE_CACHE = -262144
 READ_CACHE = -8192
+
+
+_log = logging.getLogger("canal.store")
 
 
 def _redacted(url: str) -> str:
@@ -50,6 +56,13 @@ class Database:
         self._lock_path = _sqlite_lock_path(url) if self.is_sqlite else None
         # Only read and written under the RLock: one thread at a time.
         self._lock_held = False
+        self._lock_file: BinaryIO | None = None
+        self._lock_pid = 0
+        # Checkpoint every 64 MB of WAL rather than every 4 MB: bulk ingest commits large
+        # transactions, and a checkpoint inside each commit doubled its cost. A server sets 0
+        # and checkpoints from a thread of its own (checkpoint_in_background).
+        self._autocheckpoint = 16384
+        self._checkpointer_stop = threading.Event()
         try:
             if self.is_sqlite:
                 self.engine = self._sqlite_engine(url, echo=echo)
@@ -67,14 +80,15 @@ class Database:
         except Exception as exc:  # a bad URL or a missing driver
             raise StoreUnavailable(_redacted(url), str(exc)) from exc
 
-    @staticmethod
-    def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+    def _sqlite_engine(self, url: str, *, echo: bool) -> Engine:
         memory = ":memory:" in url or url in {"sqlite://", "sqlite:///"}
         engine = create_engine(
             url,
             echo=echo,
             # A memory database lives as long as its one connection.
-            **({"poolclass": StaticPool} if memory else {}),
+            # Otherwise a pool as large as the server's thread pool: connections beyond the pool
+            # are opened and closed per request, each with its PRAGMAs and a cold page cache.
+            **({"poolclass": StaticPool} if memory else {"pool_size": 40, "max_overflow": 40}),
             connect_args={"check_same_thread": False, "timeout": 60},
         )
 
@@ -88,9 +102,6 @@ class Database:
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
-                # Checkpoint every 64 MB of WAL rather than every 4 MB: bulk ingest commits
-                # large transactions, and a checkpoint inside each commit doubled its cost.
-                cursor.execute("PRAGMA wal_autocheckpoint=16384")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -102,9 +113,17 @@ class Database:
             # cache turns every insert into page reads once the store outgrows it. Everything
             # else (readers streaming in key order, the small writes of the processing log)
             # gets a small one, so memory stays flat however long an export runs.
-            bulk = options.get("canal_bulk", False)
-            conn.exec_driver_sql(f"PRAGMA cache_size={WRITE_CACHE if bulk else READ_CACHE}")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            cache = WRITE_CACHE if options.get("canal_bulk", False) else READ_CACHE
+            raw = conn.connection.dbapi_connection
+            assert raw is not None  # noqa: S101 - a connection in use has its DB-API connection
+            info = conn.connection.info
+            if info.get("canal_cache") != cache:  # once per connection and size
+                raw.execute(f"PRAGMA cache_size={cache}")
+                info["canal_cache"] = cache
+            if not memory and info.get("canal_autocheckpoint") != self._autocheckpoint:
+                raw.execute(f"PRAGMA wal_autocheckpoint={self._autocheckpoint}")
+                info["canal_autocheckpoint"] = self._autocheckpoint
+            raw.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
 
@@ -132,14 +151,18 @@ class Database:
         if self._lock_path is None or self._lock_held:
             yield
             return
-        with Path(self._lock_path).open("a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            self._lock_held = True
-            try:
-                yield
-            finally:
-                self._lock_held = False
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        # One descriptor per process, opened at the first write (a forked child opens its own:
+        # flock locks belong to the open file, which a fork would share with the parent).
+        if self._lock_file is None or self._lock_pid != os.getpid():
+            self._lock_file = Path(self._lock_path).open("a+b")  # noqa: SIM115 - kept open
+            self._lock_pid = os.getpid()
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        self._lock_held = True
+        try:
+            yield
+        finally:
+            self._lock_held = False
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -168,8 +191,37 @@ class Database:
         with self.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
 
+    def checkpoint_in_background(self, every: float = 0.5) -> None:
+        """Copy the WAL back into the database from a thread of its own, every `every` seconds,
+        instead of inside the commit that crosses the WAL's size limit: that commit holds the
+        write lock while it copies tens of megabytes, and every writer behind it waits (tens of
+        milliseconds per checkpoint in the tail latency of small writes such as lookups).
+        Passive checkpoints wait for no reader and no writer. For long-running processes (the
+        server); a no-op for PostgreSQL and memory databases."""
+        if not self.is_sqlite or self._lock_path is None or self._autocheckpoint == 0:
+            return
+        self._autocheckpoint = 0
+        threading.Thread(
+            target=self._checkpoint_forever, args=(every,), name="canal-checkpoint", daemon=True
+        ).start()
+
+    def _checkpoint_forever(self, every: float) -> None:
+        while not self._checkpointer_stop.wait(every):
+            # The driver's own connection, outside any transaction (SQLAlchemy's would begin one).
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+            except sqlite3.Error:  # the next tick tries again; the thread must not die
+                _log.exception("WAL checkpoint failed")
+            finally:
+                raw.close()
+
     def dispose(self) -> None:
+        self._checkpointer_stop.set()
         self.engine.dispose()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
 
     def check(self) -> None:
         """Raise StoreUnavailable unless the database answers and is migrated."""

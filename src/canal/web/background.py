@@ -40,6 +40,9 @@ def lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextMana
         # What start-up built lives as long as the process: out of the collector's sight, so
         # that its full collections do not rescan it every few requests.
         gc.freeze()
+        # Small writes (lookups, the read log) must not wait behind a commit that copies the
+        # WAL back into the database: a thread of the server's own does it.
+        services.database.checkpoint_in_background()
         interval = services.settings.assist_sweep_seconds
         task = asyncio.create_task(sweep_forever(services, interval)) if interval > 0 else None
         try:

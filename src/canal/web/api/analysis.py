@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Body, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -79,8 +80,22 @@ async def lookup(request: Request, purpose: PurposeDep = None) -> JsonResponse:
             return services.lookups.lookup_tokens(caller, tokens, purpose=purpose)
         return services.lookups.lookup(caller, _items(body), purpose=purpose)
 
-    answers = await run_in_threadpool(answer)
+    answers = await anyio.to_thread.run_sync(answer, limiter=_lookup_limiter(request))
     return JsonResponse({"results": [a.to_json() for a in answers]})
+
+
+#: Lookups running at once in a worker. Each ends in a write that SQLite serialises: more
+#: threads only queue on the write lock while contending for the interpreter with the one
+#: that holds it, which lengthens every lookup's tail; the rest wait in the event loop.
+LOOKUP_THREADS = 2
+
+
+def _lookup_limiter(request: Request) -> anyio.CapacityLimiter:
+    # Made on first use, inside the server's event loop.
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "lookup_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.lookup_limiter = anyio.CapacityLimiter(LOOKUP_THREADS)
+    return limiter
 
 
 @router.post(
