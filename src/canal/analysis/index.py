@@ -22,7 +22,7 @@ from canal.analysis.observables import Observable, ObservableType, observables_o
 from canal.analysis.warninglists import LocalLists, Warninglists
 from canal.clock import Clock
 from canal.store.database import Database
-from canal.store.sql import bulk_insert, one_of
+from canal.store.sql import bulk_insert, one_of, one_of_param
 from canal.store.tables import (
     cluster_members,
     clusters,
@@ -156,7 +156,7 @@ _FIND_OBSERVABLES = select(
     observables.c.value, observables.c.id, observables.c.flag, observables.c.records
 ).where(
     observables.c.kind == bindparam("kind"),
-    observables.c.value.in_(bindparam("values", expanding=True)),
+    one_of_param(observables.c.value, "values"),
 )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import insert, select
 
 from canal.analysis.blind import blind, evaluate, finalize
 from canal.analysis.index import IN_CHUNK, ObservableIndex
@@ -39,6 +39,7 @@ from canal.records.service import RecordService
 from canal.store.database import Database
 from canal.store.orgs import list_orgs
 from canal.store.rate import Charge, RateLimited, take
+from canal.store.sql import one_of_param
 from canal.store.tables import observables, record_observables, records, source_notices
 from canal.store.unit import WriteUnit, write_unit
 
@@ -58,7 +59,7 @@ _CARRIERS = (
     select(record_observables.c.observable_id, *_DECISION_COLUMNS)
     .join(records, records.c.pk == record_observables.c.record_pk)
     .where(
-        record_observables.c.observable_id.in_(bindparam("oids", expanding=True)),
+        one_of_param(record_observables.c.observable_id, "oids"),
         records.c.is_latest.is_(True),
         records.c.revoked.is_(False),
     )

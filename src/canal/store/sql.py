@@ -47,6 +47,12 @@ def one_of(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[b
     return column.in_(bindparam("values", list(values), expanding=True, unique=True))
 
 
+def one_of_param(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """`column IN (:name)` as one expanding parameter, for a statement built once and run with
+    `{name: values}`."""
+    return column.in_(bindparam(name, expanding=True))
+
+
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """executemany on the driver's own cursor, with positional parameters: the bulk paths
     (records, index rows, log subjects, notices) write thousands of rows per statement, and

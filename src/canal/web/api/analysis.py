@@ -3,6 +3,7 @@ linking offences and checking values, under the rules."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -12,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from canal.analysis.clusters import view_json
-from canal.analysis.lookup import LookupAnswer, LookupItem, notices_for
+from canal.analysis.lookup import LookupItem, notices_for
 from canal.errors import InvalidInput
 from canal.model.stix import format_micros
-from canal.web.auth import bearer_token, services_of
+from canal.web.auth import services_of
 from canal.web.deps import CallerDep, PurposeDep
 from canal.web.responses import JsonResponse
 
@@ -58,29 +59,21 @@ def _items(body: dict[str, Any]) -> list[LookupItem]:
         }
     },
 )
-async def lookup(request: Request, purpose: PurposeDep = None) -> JsonResponse:
+async def lookup(request: Request, caller: CallerDep, purpose: PurposeDep = None) -> JsonResponse:
     services = services_of(request)
-    token = bearer_token(request)
-    raw = await request.body()
-
-    # The hot path of single-value checks: the caller is authenticated in the same trip to the
-    # thread pool as the lookup (a dependency would take a trip of its own), and first, so an
-    # unauthenticated caller learns nothing of how its body would have been read.
-    def answer() -> list[LookupAnswer]:
-        caller = services.accounts.authenticate(token)
-        body = _parse_json_body(raw)
-        if "tokens" in body:
-            tokens = body["tokens"]
-            if (
-                not isinstance(tokens, list)
-                or not all(isinstance(t, str) for t in tokens)
-                or not tokens
-            ):
-                raise InvalidInput("tokens", "a non-empty list of hexadecimal tokens")
-            return services.lookups.lookup_tokens(caller, tokens, purpose=purpose)
-        return services.lookups.lookup(caller, _items(body), purpose=purpose)
-
-    answers = await anyio.to_thread.run_sync(answer, limiter=_lookup_limiter(request))
+    body = await _json_body(request)
+    if "tokens" in body:
+        tokens = body["tokens"]
+        if (
+            not isinstance(tokens, list)
+            or not all(isinstance(t, str) for t in tokens)
+            or not tokens
+        ):
+            raise InvalidInput("tokens", "a non-empty list of hexadecimal tokens")
+        work = partial(services.lookups.lookup_tokens, caller, tokens, purpose=purpose)
+    else:
+        work = partial(services.lookups.lookup, caller, _items(body), purpose=purpose)
+    answers = await anyio.to_thread.run_sync(work, limiter=_lookup_limiter(request))
     return JsonResponse({"results": [a.to_json() for a in answers]})
 
 
@@ -122,10 +115,7 @@ async def blind(request: Request, caller: CallerDep) -> JsonResponse:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    return _parse_json_body(await request.body())
-
-
-def _parse_json_body(raw: bytes) -> dict[str, Any]:
+    raw = await request.body()
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
