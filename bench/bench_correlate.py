@@ -28,7 +28,7 @@ import httpx
 
 from canal.accounts.service import LOCAL_ADMIN
 from canal.analysis.lookup import LookupItem
-from canal.app import build_services
+from canal.app import build_services, tune_collector
 from canal.config import load_settings
 from canal.model.org import OrgKind, Role
 from canal.store.migrate import upgrade
@@ -222,6 +222,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--http-only", action="store_true")
     args = parser.parse_args()
+    tune_collector()  # as the CLI and the server do
     path = Path(args.keep) if args.keep else Path(tempfile.mkdtemp()) / "corr.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{path.resolve()}"

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from canal.accounts.service import LOCAL_ADMIN
-from canal.app import build_services
+from canal.app import build_services, tune_collector
 from canal.config import load_settings
 from canal.model.org import OrgKind
 from canal.store.migrate import upgrade
@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--fill", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    tune_collector()  # as the CLI and the server do
     if args.fill:
         fill(args.url, args.fill)
         return

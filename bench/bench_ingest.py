@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 
 from canal.accounts.service import LOCAL_ADMIN
-from canal.app import build_services
+from canal.app import build_services, tune_collector
 from canal.config import load_settings
 from canal.model.org import OrgKind
 from canal.store.migrate import upgrade
@@ -87,6 +87,7 @@ def main() -> None:
         "--no-parse", action="store_true", help="skip the (slow) stix2.parse baseline"
     )
     args = parser.parse_args()
+    tune_collector()  # as the CLI and the server do
     n = args.objects
     data = orjson.dumps({"type": "bundle", "id": "bundle--1", "objects": list(generate(n))})
     print(f"{n:,} objects ({len(data) / 1e6:.1f} MB), about half indicators")

@@ -18,7 +18,7 @@ import time
 from sqlalchemy import func, select
 
 from canal.accounts.service import LOCAL_ADMIN
-from canal.app import build_services
+from canal.app import build_services, tune_collector
 from canal.config import load_settings
 from canal.demo.load import load_demo
 from canal.model.org import OrgKind, Principal, Role
@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=150)
     parser.add_argument("--pages", type=int, default=60)
     args = parser.parse_args()
+    tune_collector()  # as the CLI and the server do
     services = build_services(load_settings(environ={}, database_url=args.url))
     total = ensure_loaded(services, args.scale)
     orgs = services.accounts.list_orgs()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 from canal.accounts.service import AccountService
@@ -59,6 +60,22 @@ class Services:
 
     def close(self) -> None:
         self.database.dispose()
+
+
+#: Allocations between two young collections. CPython's default (700) suits small scripts; an
+#: ingest allocates millions of short-lived, acyclic objects (parsed JSON, rows), and each
+#: collection also promotes survivors towards full collections that rescan everything alive.
+#: Measured on the MISP bench: 5 s of 25 s in the collector at the default, under 1 s here.
+YOUNG_COLLECTION_THRESHOLD = 50_000
+
+
+def tune_collector() -> None:
+    """Set the cyclic collector for a long-running canal process (CLI command or server
+    worker): fewer young collections, and what start-up built (schemas, the warninglists once
+    loaded) moved out of the collector's sight, so that full collections do not rescan it."""
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
+    gc.freeze()
 
 
 def build_services(settings: Settings, *, clock: Clock | None = None) -> Services:

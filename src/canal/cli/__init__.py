@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from canal.app import tune_collector
 from canal.cli import analysis, audit, data, orgs, pull, review, server, tokens
 from canal.cli import assist as assist_cli
 from canal.cli.common import state
@@ -44,6 +45,7 @@ app.add_typer(review.proposal_app, name="proposal")
 def main() -> None:
     # Standalone mode: click turns usage errors into exit 2 and typer.Exit into its code;
     # canal's own errors become one line on stderr and exit 1.
+    tune_collector()
     try:
         app()
     except CanalError as exc:

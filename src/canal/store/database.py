@@ -24,6 +24,9 @@ except ImportError:  # Windows: SQLite's busy handler alone serialises writers t
 
 #: SQLite page cache sizes, in KiB (negative: a size rather than a page count).
 WRITE_CACHE = -262144
+#: Pages of WAL (64 MB at 4 KB) after which a checkpoint must complete so that the next writer
+#: starts the log again from its beginning.
+WAL_LIMIT_PAGES = 16384
 READ_CACHE = -8192
 
 
@@ -61,7 +64,7 @@ class Database:
         # Checkpoint every 64 MB of WAL rather than every 4 MB: bulk ingest commits large
         # transactions, and a checkpoint inside each commit doubled its cost. A server sets 0
         # and checkpoints from a thread of its own (checkpoint_in_background).
-        self._autocheckpoint = 16384
+        self._autocheckpoint = WAL_LIMIT_PAGES
         self._checkpointer_stop = threading.Event()
         try:
             if self.is_sqlite:
@@ -102,6 +105,8 @@ class Database:
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
+                # A log that grew during a burst is cut back to the limit when it restarts.
+                cursor.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_PAGES * 4096}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -210,11 +215,23 @@ class Database:
             # The driver's own connection, outside any transaction (SQLAlchemy's would begin one).
             raw = self.engine.raw_connection()
             try:
-                raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+                self._checkpoint(raw.driver_connection)
             except sqlite3.Error:  # the next tick tries again; the thread must not die
                 _log.exception("WAL checkpoint failed")
             finally:
                 raw.close()
+
+    def _checkpoint(self, driver: Any) -> None:
+        _busy, log, _copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if log < WAL_LIMIT_PAGES:
+            return
+        # The log starts again from its beginning only at a write that begins after a
+        # checkpoint has copied all of it; under a steady load (bulk POSTs) writers append
+        # while the pages are copied, that never happens, and the log grew without end (600 MB
+        # after 100k objects, every page read searching it). Past the limit, what came in
+        # since the pass above is copied with writers held back, and the next one restarts it.
+        with self._writers, self._process_lock():
+            driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def dispose(self) -> None:
         self._checkpointer_stop.set()

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
-from canal.app import Services
+from canal.app import Services, tune_collector
 
 log = logging.getLogger("canal.web")
 
@@ -37,9 +36,8 @@ def lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextMana
     async def run(_app: FastAPI) -> AsyncIterator[None]:
         # The warninglists index takes seconds to build: before the first request, not in it.
         await asyncio.to_thread(services.index.warninglists.load)
-        # What start-up built lives as long as the process: out of the collector's sight, so
-        # that its full collections do not rescan it every few requests.
-        gc.freeze()
+        # What start-up built lives as long as the process: out of the collector's sight.
+        tune_collector()
         # Small writes (lookups, the read log) must not wait behind a commit that copies the
         # WAL back into the database: a thread of the server's own does it.
         services.database.checkpoint_in_background()
