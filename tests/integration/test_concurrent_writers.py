@@ -90,3 +90,38 @@ def test_a_server_checkpoints_the_wal_from_its_own_thread(tmp_path: Path) -> Non
             assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 16384
     finally:
         plain.dispose()
+
+
+def test_the_servers_wal_stays_bounded_under_a_steady_write_load(tmp_path: Path) -> None:
+    """Writers that never pause (bulk POSTs one after the other) append while each passive
+    checkpoint copies the log back; the log restarts only after a checkpoint that copied all of
+    it. Past its limit, the checkpoint thread finishes with writers held back, so the log
+    restarts and the file is cut back instead of growing with everything ever written."""
+    from canal.store.database import Database  # noqa: PLC0415
+
+    path = tmp_path / "server.db"
+    limit = 64  # pages: 256 KB
+    database = Database(f"sqlite:///{path}", wal_limit_pages=limit)
+    wal = path.with_name(path.name + "-wal")
+    largest = 0
+    try:
+        database.checkpoint_in_background(every=0.01)
+        with database.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+        payload = "x" * 3000
+        deadline = time.monotonic() + 60
+        written = 0
+        while written < 8_000_000 and time.monotonic() < deadline:
+            with database.write() as conn:
+                conn.exec_driver_sql(
+                    "INSERT INTO t VALUES (?)", [(f"{written}{payload}",) for _ in range(20)]
+                )
+            written += 20 * 3000
+            largest = max(largest, wal.stat().st_size)
+            time.sleep(0.001)  # a server parses the next request between two writes
+        assert written >= 8_000_000
+    finally:
+        database.dispose()
+    # Several times the limit at most (a write lands between two ticks), never the 8 MB
+    # written.
+    assert largest < 8 * limit * 4096, largest

@@ -50,8 +50,11 @@ class Database:
     """Owns the engine. `write()` and `read()` open transactions; callers pass the connection
     to the store functions so that an operation and its processing-log entry commit together."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, wal_limit_pages: int = WAL_LIMIT_PAGES
+    ) -> None:
         self.url = url
+        self.wal_limit_pages = wal_limit_pages
         self.is_sqlite = url.startswith("sqlite")
         self._writers: AbstractContextManager[object] = (
             threading.RLock() if self.is_sqlite else nullcontext()
@@ -64,8 +67,9 @@ class Database:
         # Checkpoint every 64 MB of WAL rather than every 4 MB: bulk ingest commits large
         # transactions, and a checkpoint inside each commit doubled its cost. A server sets 0
         # and checkpoints from a thread of its own (checkpoint_in_background).
-        self._autocheckpoint = WAL_LIMIT_PAGES
+        self._autocheckpoint = wal_limit_pages
         self._checkpointer_stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         try:
             if self.is_sqlite:
                 self.engine = self._sqlite_engine(url, echo=echo)
@@ -106,7 +110,7 @@ class Database:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 # A log that grew during a burst is cut back to the limit when it restarts.
-                cursor.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_PAGES * 4096}")
+                cursor.execute(f"PRAGMA journal_size_limit={self.wal_limit_pages * 4096}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -206,9 +210,10 @@ class Database:
         if not self.is_sqlite or self._lock_path is None or self._autocheckpoint == 0:
             return
         self._autocheckpoint = 0
-        threading.Thread(
+        self._checkpointer = threading.Thread(
             target=self._checkpoint_forever, args=(every,), name="canal-checkpoint", daemon=True
-        ).start()
+        )
+        self._checkpointer.start()
 
     def _checkpoint_forever(self, every: float) -> None:
         while not self._checkpointer_stop.wait(every):
@@ -223,7 +228,7 @@ class Database:
 
     def _checkpoint(self, driver: Any) -> None:
         _busy, log, _copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if log < WAL_LIMIT_PAGES:
+        if log < self.wal_limit_pages:
             return
         # The log starts again from its beginning only at a write that begins after a
         # checkpoint has copied all of it; under a steady load (bulk POSTs) writers append
@@ -235,6 +240,10 @@ class Database:
 
     def dispose(self) -> None:
         self._checkpointer_stop.set()
+        if self._checkpointer is not None:
+            # It may hold the writers' lock: the lock file closes only once it is done.
+            self._checkpointer.join()
+            self._checkpointer = None
         self.engine.dispose()
         if self._lock_file is not None:
             self._lock_file.close()
