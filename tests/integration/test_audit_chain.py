@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from canal.accounts.service import LOCAL_ADMIN
-from canal.store.tables import audit_log, audit_subjects
+from canal.store.tables import audit_log, audit_subject_index, audit_subjects, sequencer
 from factories import add_org, indicator
 
 
@@ -101,3 +101,64 @@ def test_record_index_tampering_is_detected(logged):
     report = logged.audit.verify()
     assert not report.ok
     assert report.bad_seq == 5
+
+
+def test_a_records_history_is_whole_across_merged_and_unmerged_subjects(services, monkeypatch):
+    """Subjects reach the by-record index in sorted batches; a record's history reads the same
+    whether its entries were merged or are still in the unmerged tail."""
+    from canal.store import audit as audit_store  # noqa: PLC0415
+
+    monkeypatch.setattr(audit_store, "SUBJECT_MERGE_AT", 3)
+    org = add_org(services)
+    tracked = indicator("198.51.100.7")
+    versions = [
+        {**tracked, "modified": f"2026-03-0{day}T00:00:00.000Z", "name": f"C2 v{day}"}
+        for day in range(2, 10)
+    ]
+    services.ingest.ingest_objects([tracked], principal=LOCAL_ADMIN, source=org)
+    for i, version in enumerate(versions[:-1]):
+        # Other records in between: some merges happen between the tracked record's entries.
+        services.ingest.ingest_objects(
+            [indicator(f"203.0.113.{i}"), version], principal=LOCAL_ADMIN, source=org
+        )
+    # The last version stays in the unmerged tail.
+    services.ingest.ingest_objects([versions[-1]], principal=LOCAL_ADMIN, source=org)
+    with services.database.read() as conn:
+        merged = conn.execute(select(audit_subject_index)).all()
+        tail = conn.execute(select(sequencer.c.unmerged_subjects)).scalar_one()
+    # Both places hold some.
+    assert merged
+    assert 0 < tail < 3
+    history = services.audit.entries_for_record(LOCAL_ADMIN, tracked["id"])
+    assert [e.action for e in history] == ["data:record:create"] + ["data:record:version"] * 8
+    assert [e.seq for e in history] == sorted(e.seq for e in history)
+    assert services.audit.verify().ok
+
+
+def test_a_server_merges_subjects_off_the_request_path(services, monkeypatch):
+    """Where the server merges from a background task, writers leave the subjects unmerged up
+    to the cap; the task merges them once enough have come in, and not before."""
+    from canal.store import audit as audit_store  # noqa: PLC0415
+
+    monkeypatch.setattr(audit_store, "SUBJECT_MERGE_AT", 4)
+    monkeypatch.setattr(audit_store, "SUBJECT_MERGE_CAP", 100)
+    services.database.merges_in_background = True
+    org = add_org(services)
+
+    def unmerged() -> int:
+        with services.database.read() as conn:
+            return conn.execute(select(sequencer.c.unmerged_subjects)).scalar_one()
+
+    services.ingest.ingest_objects(
+        [indicator(f"203.0.113.{i}") for i in range(3)], principal=LOCAL_ADMIN, source=org
+    )
+    assert not services.audit.merge_subjects_when_due()
+    services.ingest.ingest_objects(
+        [indicator(f"198.51.100.{i}") for i in range(3)], principal=LOCAL_ADMIN, source=org
+    )
+    assert unmerged() == 6  # past SUBJECT_MERGE_AT, below the cap: the writer left them
+    assert services.audit.merge_subjects_when_due()
+    assert unmerged() == 0
+    with services.database.read() as conn:
+        assert len(conn.execute(select(audit_subject_index)).all()) == 6
+    assert services.audit.verify().ok

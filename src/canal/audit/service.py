@@ -96,6 +96,11 @@ class AuditService:
             return "its content does not match its hash (the entry was edited)"
         return None
 
+    def merge_subjects_when_due(self) -> bool:
+        """For a server's background task: merge the log's subjects into their index once
+        enough have come in, so that its writers need not (see store.audit)."""
+        return audit_store.merge_subjects_when_due(self.database)
+
     def entries_for_record(self, principal: Principal, stix_id: str) -> list[LogEntry]:
         """Every operation on a record (R8): for the auditor, and for the record's source. For
         anyone else the answer is the one a record that does not exist gets."""

@@ -5,19 +5,34 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, union_all
 
 from canal.model.audit import AuditEvent, LogEntry, entry_hash, summary_json
-from canal.store.sequencer import SequenceHead
+from canal.store.database import Database
+from canal.store.sequencer import SequenceHead, lock_head, read_head, save_head
 from canal.store.sql import bulk_insert
-from canal.store.tables import audit_log, audit_subjects
+from canal.store.tables import audit_log, audit_subject_index, audit_subjects, sequencer
+
+#: Subject rows written before they are merged into the subject index in one sorted batch: the
+#: larger, the fewer pages each subject costs the index, and the longer the unmerged tail that
+#: a record's history reads by sequence number.
+SUBJECT_MERGE_AT = 50_000
+#: Where a server merges from a thread of its own (merge_subjects_when_due), writers merge
+#: only past this many, if that thread has fallen behind.
+SUBJECT_MERGE_CAP = 4 * SUBJECT_MERGE_AT
 
 
 def append(
-    conn: Connection, head: SequenceHead, events: Sequence[AuditEvent], *, at: int
+    conn: Connection,
+    head: SequenceHead,
+    events: Sequence[AuditEvent],
+    *,
+    at: int,
+    merge_at: int | None = None,
 ) -> list[LogEntry]:
     """Chain `events` after `head` and insert them. The caller holds the head's lock and saves
-    the head in the same transaction."""
+    the head in the same transaction. Past `merge_at` unmerged subjects (SUBJECT_MERGE_AT by
+    default), they are merged into the subject index here."""
     entries: list[LogEntry] = []
     subject_rows: list[dict[str, object]] = []
     for event in events:
@@ -70,7 +85,41 @@ def append(
     if subject_rows:
         # Bulk ingest writes one row per record here.
         bulk_insert(conn, audit_subjects, subject_rows)
+        head.unmerged_subjects += len(subject_rows)
+        if head.unmerged_subjects >= (SUBJECT_MERGE_AT if merge_at is None else merge_at):
+            merge_subjects(conn, head)
     return entries
+
+
+def merge_subjects(conn: Connection, head: SequenceHead) -> None:
+    """Move the subjects written since the last merge into the subject index, sorted: each
+    index page then takes many of them at once. The caller holds the head and saves it."""
+    conn.execute(
+        insert(audit_subject_index).from_select(
+            ["stix_id", "log_seq"],
+            select(audit_subjects.c.stix_id, audit_subjects.c.log_seq)
+            .where(audit_subjects.c.log_seq > head.merged_subject_seq)
+            .order_by(audit_subjects.c.stix_id, audit_subjects.c.log_seq),
+        )
+    )
+    head.merged_subject_seq = head.last_log_seq
+    head.unmerged_subjects = 0
+
+
+def merge_subjects_when_due(database: Database) -> bool:
+    """Merge the unmerged subjects once there are SUBJECT_MERGE_AT of them, in a transaction of
+    its own; for a server's background thread, so that requests do not wait for the merge.
+    Whether it merged."""
+    with database.read() as conn:
+        if read_head(conn).unmerged_subjects < SUBJECT_MERGE_AT:
+            return False
+    with database.write() as conn:
+        head = lock_head(conn)
+        if head.unmerged_subjects < SUBJECT_MERGE_AT:  # another worker merged meanwhile
+            return False
+        merge_subjects(conn, head)
+        save_head(conn, head)
+    return True
 
 
 def _entry(row: Any) -> LogEntry:
@@ -123,10 +172,15 @@ def subjects_of(conn: Connection, seqs: Iterable[int]) -> dict[int, set[str]]:
 
 
 def entries_for_record(conn: Connection, stix_id: str) -> list[LogEntry]:
+    merged = select(sequencer.c.merged_subject_seq).where(sequencer.c.id == 1).scalar_subquery()
+    seqs = union_all(
+        select(audit_subject_index.c.log_seq).where(audit_subject_index.c.stix_id == stix_id),
+        # The unmerged tail, found by sequence number.
+        select(audit_subjects.c.log_seq).where(
+            audit_subjects.c.log_seq > merged, audit_subjects.c.stix_id == stix_id
+        ),
+    )
     rows = conn.execute(
-        select(audit_log)
-        .join(audit_subjects, audit_subjects.c.log_seq == audit_log.c.seq)
-        .where(audit_subjects.c.stix_id == stix_id)
-        .order_by(audit_log.c.seq)
+        select(audit_log).where(audit_log.c.seq.in_(seqs)).order_by(audit_log.c.seq)
     ).all()
     return [_entry(row) for row in rows]

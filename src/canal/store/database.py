@@ -70,6 +70,9 @@ class Database:
         self._autocheckpoint = wal_limit_pages
         self._checkpointer_stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        #: Set by a server that merges the processing log's subjects from a task of its own
+        #: (store.audit.merge_subjects_when_due): its writers then leave that work to it.
+        self.merges_in_background = False
         try:
             if self.is_sqlite:
                 self.engine = self._sqlite_engine(url, echo=echo)

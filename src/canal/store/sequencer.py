@@ -21,6 +21,10 @@ class SequenceHead:
     last_date_added: int
     last_log_seq: int
     last_log_hash: str
+    #: Subjects of log entries up to this sequence number are in the subject index.
+    merged_subject_seq: int = 0
+    #: Subject rows written since.
+    unmerged_subjects: int = 0
 
     def next_date_added(self, now_micros: int) -> int:
         """A date_added later than every earlier one, and no earlier than now."""
@@ -30,7 +34,11 @@ class SequenceHead:
 
 # Built once: lock_head and save_head run in every write transaction.
 _HEAD = select(
-    sequencer.c.last_date_added, sequencer.c.last_log_seq, sequencer.c.last_log_hash
+    sequencer.c.last_date_added,
+    sequencer.c.last_log_seq,
+    sequencer.c.last_log_hash,
+    sequencer.c.merged_subject_seq,
+    sequencer.c.unmerged_subjects,
 ).where(sequencer.c.id == 1)
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
 _SAVE_HEAD = (
@@ -40,6 +48,8 @@ _SAVE_HEAD = (
         last_date_added=bindparam("date_added"),
         last_log_seq=bindparam("log_seq"),
         last_log_hash=bindparam("log_hash"),
+        merged_subject_seq=bindparam("merged_subject_seq"),
+        unmerged_subjects=bindparam("unmerged_subjects"),
     )
 )
 
@@ -48,7 +58,7 @@ def lock_head(conn: Connection) -> SequenceHead:
     row = conn.execute(_HEAD if conn.dialect.name == "sqlite" else _HEAD_FOR_UPDATE).first()
     if row is None:
         raise StoreError("the store is not initialised: run 'canal init'")
-    return SequenceHead(row[0], row[1], row[2])
+    return SequenceHead(row[0], row[1], row[2], row[3], row[4])
 
 
 def save_head(conn: Connection, head: SequenceHead) -> None:
@@ -58,14 +68,14 @@ def save_head(conn: Connection, head: SequenceHead) -> None:
             "date_added": head.last_date_added,
             "log_seq": head.last_log_seq,
             "log_hash": head.last_log_hash,
+            "merged_subject_seq": head.merged_subject_seq,
+            "unmerged_subjects": head.unmerged_subjects,
         },
     )
 
 
 def read_head(conn: Connection) -> SequenceHead:
-    row = conn.execute(
-        select(sequencer.c.last_date_added, sequencer.c.last_log_seq, sequencer.c.last_log_hash)
-    ).first()
+    row = conn.execute(_HEAD).first()
     if row is None:
         raise StoreError("the store is not initialised: run 'canal init'")
-    return SequenceHead(row[0], row[1], row[2])
+    return SequenceHead(row[0], row[1], row[2], row[3], row[4])

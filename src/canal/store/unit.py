@@ -50,7 +50,14 @@ def write_unit(database: Database, clock: Clock, *, bulk: bool = False) -> Itera
         head = lock_head(conn)
         unit = WriteUnit(conn=conn, head=head, now=to_micros(clock.now()))
         yield unit
-        unit.entries = audit_store.append(conn, head, unit.events, at=unit.now)
+        unit.entries = audit_store.append(
+            conn,
+            head,
+            unit.events,
+            at=unit.now,
+            # A server merges the log's subjects from a thread of its own.
+            merge_at=audit_store.SUBJECT_MERGE_CAP if database.merges_in_background else None,
+        )
         save_head(conn, head)
     for action in unit._after_commit:  # noqa: SLF001 - the unit's own list, run by its owner
         action()

@@ -19,6 +19,18 @@ from canal.app import Services, tune_collector
 log = logging.getLogger("canal.web")
 
 
+async def merge_subjects_forever(services: Services, interval: float = 0.5) -> None:
+    """The processing log's subjects, merged into their index off the request path: the merge
+    runs in SQLite, outside the interpreter lock, while requests parse and check their input."""
+    while True:
+        try:
+            await asyncio.to_thread(services.audit.merge_subjects_when_due)
+        except Exception:
+            # Writers merge themselves past SUBJECT_MERGE_CAP; the loop must not die.
+            log.exception("merging the processing log's subjects failed")
+        await asyncio.sleep(interval)
+
+
 async def sweep_forever(services: Services, interval: float) -> None:
     while True:
         try:
@@ -41,12 +53,15 @@ def lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextMana
         # Small writes (lookups, the read log) must not wait behind a commit that copies the
         # WAL back into the database: a thread of the server's own does it.
         services.database.checkpoint_in_background()
+        services.database.merges_in_background = True
+        tasks = [asyncio.create_task(merge_subjects_forever(services))]
         interval = services.settings.assist_sweep_seconds
-        task = asyncio.create_task(sweep_forever(services, interval)) if interval > 0 else None
+        if interval > 0:
+            tasks.append(asyncio.create_task(sweep_forever(services, interval)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
