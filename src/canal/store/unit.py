@@ -55,7 +55,7 @@ def write_unit(database: Database, clock: Clock, *, bulk: bool = False) -> Itera
             head,
             unit.events,
             at=unit.now,
-            # A server merges the log's subjects from a thread of its own.
+            # A server merges the log's subjects from a background task.
             merge_at=audit_store.SUBJECT_MERGE_CAP if database.merges_in_background else None,
         )
         save_head(conn, head)
