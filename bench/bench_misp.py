@@ -172,9 +172,40 @@ def misp_stix_sample(directory: Path, sample: int) -> tuple[float, int]:
     return time.perf_counter() - start, attributes
 
 
-def canal_import(directory: Path, workdir: Path) -> tuple[float, float, dict[str, int], int, float]:
-    """(seconds end to end, seconds of it spent reading and converting, ingest counts,
-    conversion problems, seconds of start-up: the warninglists index)."""
+class FeedObjects:
+    """The feed's STIX objects, event by event, gathering conversion problems on the side (as
+    `canal ingest` reads a feed; its checking process hands its problems back at the end)."""
+
+    def __init__(self, directory: Path, converter: MispConverter) -> None:
+        self.directory = directory
+        self.converter = converter
+        self.problems: list[Any] = []
+        #: Seconds spent reading and converting; known only when the iteration ran here.
+        self.converting = 0.0
+
+    def __iter__(self) -> Any:
+        events = misp_feed_events(self.directory)
+        while True:
+            started = time.perf_counter()
+            item = next(events, None)
+            if item is None:
+                self.converting += time.perf_counter() - started
+                return
+            if not isinstance(item, tuple):
+                self.problems.append(item)
+                continue
+            converted = self.converter.convert_event(item[1], where=item[0])
+            self.converting += time.perf_counter() - started
+            self.problems.extend(converted.problems)
+            yield from converted.objects
+
+
+def canal_import(
+    directory: Path, workdir: Path, *, aside: bool
+) -> tuple[float, float, dict[str, int], int, float]:
+    """(seconds end to end, seconds of it spent reading and converting (0 when `aside`), ingest
+    counts, conversion problems, seconds of start-up: the warninglists index)."""
+    workdir.mkdir()
     services = build_services(
         load_settings(environ={}, database_url=f"sqlite:///{workdir}/canal.db")
     )
@@ -186,32 +217,13 @@ def canal_import(directory: Path, workdir: Path) -> tuple[float, float, dict[str
     started = time.perf_counter()
     services.index.warninglists.load()
     startup = time.perf_counter() - started
-    converter = MispConverter(orgs={org.name: org.kind})
-    problems = 0
-    converting = 0.0
-
-    def objects() -> Any:
-        nonlocal problems, converting
-        events = misp_feed_events(directory)
-        while True:
-            started = time.perf_counter()
-            item = next(events, None)
-            if item is None:
-                converting += time.perf_counter() - started
-                return
-            if not isinstance(item, tuple):
-                problems += 1
-                continue
-            converted = converter.convert_event(item[1], where=item[0])
-            converting += time.perf_counter() - started
-            problems += len(converted.problems)
-            yield from converted.objects
-
+    feed = FeedObjects(directory, MispConverter(orgs={org.name: org.kind}))
     start = time.perf_counter()
-    report = services.ingest.ingest_objects(objects(), principal=LOCAL_ADMIN, source=org)
+    report = services.ingest.ingest_objects(feed, principal=LOCAL_ADMIN, source=org, aside=aside)
     elapsed = time.perf_counter() - start
     services.close()
-    return elapsed, converting, report.summary(), problems, startup
+    converting = 0.0 if aside else feed.converting
+    return elapsed, converting, report.summary(), len(feed.problems), startup
 
 
 def main() -> None:
@@ -233,13 +245,21 @@ def main() -> None:
         )
         loads_s = loads_only(feed)
         convert_s, objects = convert_only(feed)
-        canal_s, converting_s, counts, problems, startup_s = canal_import(feed, Path(tmp))
+        # The first import pays the warninglists start-up; the second finds them loaded.
+        one_s, converting_s, counts, problems, startup_s = canal_import(
+            feed, Path(tmp) / "one", aside=False
+        )
+        canal_s, _, aside_counts, aside_problems, _ = canal_import(
+            feed, Path(tmp) / "aside", aside=True
+        )
+        assert (aside_counts, aside_problems) == (counts, problems), "the two imports differ"
         ingested = sum(counts.values())
         rates = {
             "orjson.loads of the feed (floor)": total / loads_s,
             "canal conversion alone": total / convert_s,
+            "canal import, one process": total / one_s,
+            "  of which the ingest stage": total / (one_s - converting_s),
             "canal import end to end (SQLite)": total / canal_s,
-            "  of which the ingest stage": total / (canal_s - converting_s),
         }
         if args.misp_stix_sample:
             sample_s, sample_n = misp_stix_sample(feed, args.misp_stix_sample)
@@ -254,8 +274,9 @@ def main() -> None:
         f"with it, end to end {total / (canal_s + startup_s):,.0f} attributes/s"
     )
     print(
-        f"ingest stage: {ingested / (canal_s - converting_s):,.0f} objects/s; "
-        f"conversion {converting_s / canal_s:.0%} of the end-to-end time"
+        f"one process: ingest stage {ingested / (one_s - converting_s):,.0f} objects/s, "
+        f"conversion {converting_s / one_s:.0%} of its time. End to end is `canal ingest`'s "
+        "way: conversion and checks in a second process while the first writes"
     )
     end_to_end = rates["canal import end to end (SQLite)"]
     print(

@@ -474,7 +474,7 @@ class ObservableIndex:
             )
             conn.execute(delete(clusters).where(clusters.c.id.in_(list(relabel))))
         if fresh:
-            conn.execute(insert(cluster_members), fresh)
+            bulk_insert(conn, cluster_members, fresh)
         targets = sorted(touched - set(relabel))
         sizes: dict[str, int] = {}
         for start in range(0, len(targets), IN_CHUNK):

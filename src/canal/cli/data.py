@@ -161,6 +161,9 @@ class _IngestRun:
                 source=self.org,
                 defaults=self.defaults,
                 progress=progress,
+                # The CLI runs no other threads: bulk input is checked in a second process
+                # while this one writes (ingest.aside).
+                aside=True,
             )
 
     def file(
@@ -175,6 +178,7 @@ class _IngestRun:
                     defaults=self.defaults,
                     where=where,
                     progress=progress,
+                    aside=True,
                 )
         if fmt is Format.LEAKSITE:
             # Settled against what the source holds, so that a re-import adds no duplicates.
@@ -195,19 +199,32 @@ class _IngestRun:
 
     def feed(self, location: str, problems: list[Problem]) -> IngestReport:
         """A MISP feed, converted and ingested an event at a time (memory stays flat)."""
-        converter = MispConverter(orgs=self.orgs)
-        limit = self.svc.settings.max_submission_bytes
+        objects = _FeedObjects(
+            location, MispConverter(orgs=self.orgs), self.svc.settings.max_submission_bytes
+        )
+        report = self._ingest(objects, location)
+        problems.extend(objects.problems)
+        return report
 
-        def objects() -> Iterator[dict[str, Any]]:
-            for item in misp_feed_events(location, limit=limit):
-                if isinstance(item, Problem):
-                    problems.append(item)
-                    continue
-                converted = converter.convert_event(item[1], where=item[0])
-                problems.extend(converted.problems)
-                yield from converted.objects
 
-        return self._ingest(objects(), location)
+class _FeedObjects:
+    """A MISP feed's STIX objects, event by event. Conversion problems gather in `problems`:
+    where the objects are converted in a second process (ingest.aside), it hands them back."""
+
+    def __init__(self, location: str, converter: MispConverter, limit: int) -> None:
+        self.location = location
+        self.converter = converter
+        self.limit = limit
+        self.problems: list[Problem] = []
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for item in misp_feed_events(self.location, limit=self.limit):
+            if isinstance(item, Problem):
+                self.problems.append(item)
+                continue
+            converted = self.converter.convert_event(item[1], where=item[0])
+            self.problems.extend(converted.problems)
+            yield from converted.objects
 
 
 def _read(path: Path, limit: int) -> bytes:

@@ -8,7 +8,7 @@ transaction, and if the database refuses a chunk the chunk is retried one object
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from canal.analysis.index import Derived, StoredRow
 from canal.clock import Clock
+from canal.ingest.aside import Checked, Rejected, checked_aside
 from canal.ingest.errors import SubmissionError
 from canal.ingest.stix import (
     CheckedObject,
@@ -118,6 +119,10 @@ class _Prepared:
     derived: Derived | None = None
 
 
+#: Objects from which `aside` checks them in a second process (below, forking costs more than
+#: it saves).
+ASIDE_FROM = 5_000
+
 #: A submission this large changes the tables enough for the planner's statistics to be stale.
 ANALYZE_AFTER = 20_000
 
@@ -165,10 +170,16 @@ class IngestService:
         defaults: HandlingDefaults = HandlingDefaults(),
         where: str = "submission",
         progress: Callable[[int, int | None], None] | None = None,
+        aside: bool = False,
     ) -> IngestReport:
         objects = read_submission(data, where=where)
         return self.ingest_objects(
-            objects, principal=principal, source=source, defaults=defaults, progress=progress
+            objects,
+            principal=principal,
+            source=source,
+            defaults=defaults,
+            progress=progress,
+            aside=aside,
         )
 
     def ingest_objects(
@@ -179,7 +190,10 @@ class IngestService:
         source: Org,
         defaults: HandlingDefaults = HandlingDefaults(),
         progress: Callable[[int, int | None], None] | None = None,
+        aside: bool = False,
     ) -> IngestReport:
+        """Store `objects` for `source`. `aside` checks them in a second process while this one
+        writes (see ingest.aside: for processes that run no other threads, such as the CLI)."""
         if not principal.is_admin and principal.org.id != source.id:
             raise SubmissionError(
                 "source", f"{principal.label} may not submit on behalf of {source.name!r}"
@@ -202,18 +216,30 @@ class IngestService:
                 chunk.clear()
 
         total = len(objects) if isinstance(objects, Sequence) else None
-        for index, obj in enumerate(objects):
+        # A second process pays for itself only on bulk input.
+        aside = aside and (total is None or total >= ASIDE_FROM)
+        stream = (
+            checked_aside(objects, derive=self.derive, id_of=_id_of)
+            if aside
+            else self._checked(objects)
+        )
+        for index, item in enumerate(stream):
             seen += 1
-            try:
-                checked = check_object(obj)
-                handling, retention = self._handling(checked, ctx)
-            except (ObjectRejected, HandlingError) as exc:
+            if isinstance(item, Rejected):
                 report.results.append(
-                    ObjectResult(index, _id_of(obj), ObjectStatus.REJECTED, reason=str(exc))
+                    ObjectResult(index, item.stix_id, ObjectStatus.REJECTED, reason=item.reason)
                 )
                 continue
-            derived = None if self.derive is None else self.derive(checked.obj)
-            chunk.append(_Prepared(index, checked, handling, retention, derived))
+            try:
+                handling, retention = self._handling(item.checked, ctx)
+            except HandlingError as exc:
+                report.results.append(
+                    ObjectResult(
+                        index, item.checked.stix_id, ObjectStatus.REJECTED, reason=str(exc)
+                    )
+                )
+                continue
+            chunk.append(_Prepared(index, item.checked, handling, retention, item.derived))
             if len(chunk) >= self.chunk_size:
                 flush()
                 if progress:
@@ -225,6 +251,16 @@ class IngestService:
         if seen >= ANALYZE_AFTER:
             self.database.analyze()
         return report
+
+    def _checked(self, objects: Iterable[Any]) -> Iterator[Checked | Rejected]:
+        derive = self.derive
+        for obj in objects:
+            try:
+                checked = check_object(obj)
+            except ObjectRejected as exc:
+                yield Rejected(_id_of(obj), str(exc))
+                continue
+            yield Checked(checked, None if derive is None else derive(checked.obj))
 
     @staticmethod
     def _handling(checked: CheckedObject, ctx: _HandlingContext) -> tuple[Handling, int]:
