@@ -99,7 +99,8 @@ class StoredRow:
     stix_id: str
     date_added: int
     source_org_id: int
-    obj: dict[str, Any]
+    #: The object; None only where `derived` is given.
+    obj: dict[str, Any] | None
     is_latest: bool
     revoked: bool
     #: `ObservableIndex.derive(obj)` when the writer worked it out beforehand.
@@ -268,7 +269,7 @@ class ObservableIndex:
         between a new record and one held before (for link alerts)."""
         if not rows:
             return []
-        derived = {row.pk: row.derived or self.derive(row.obj) for row in rows}
+        derived = {row.pk: self._derived(row) for row in rows}
         per_row = {pk: d.observables for pk, d in derived.items()}
         ids = self.observable_ids(conn, [o for found in per_row.values() for o in found])
         ro_rows = [
@@ -311,6 +312,13 @@ class ObservableIndex:
             if self.linkable(o.type.value, ids[o][1], ids[o][2] + 1)
         }
         return self._merge(conn, live, linkable_ids, refs, now=now)
+
+    def _derived(self, row: StoredRow) -> Derived:
+        if row.derived is not None:
+            return row.derived
+        if row.obj is None:
+            raise ValueError(f"{row.stix_id}: neither the object nor what it yields was given")
+        return self.derive(row.obj)
 
     @staticmethod
     def _forget_demoted(conn: Connection, stix_ids: Sequence[str]) -> None:

@@ -321,7 +321,7 @@ class IngestService:
     def _stored(
         unit: WriteUnit,
         rows: Sequence[dict[str, Any]],
-        objects: Sequence[dict[str, Any]],
+        objects: Sequence[dict[str, Any] | None],
         derived: Sequence[Derived | None],
         superseded: set[str],
     ) -> list[StoredRow]:
@@ -397,7 +397,7 @@ class IngestService:
             ReleaseState.QUARANTINED if source.kind is OrgKind.PARTNER else ReleaseState.RELEASED
         )
         rows: list[dict[str, Any]] = []
-        objects: list[dict[str, Any]] = []
+        objects: list[dict[str, Any] | None] = []
         derived: list[Derived | None] = []
         # Objects resolved alike share one Handling instance: intern it once per chunk rather
         # than hashing its sets for every object.
@@ -481,7 +481,9 @@ class IngestService:
             versions.append(
                 StoredVersion(0, c.stix_id, version, source.id, is_latest, c.revoked, c.text)
             )
-            objects.append(c.obj)
+            # The index needs the object itself only where its observables were not worked out
+            # beforehand.
+            objects.append(c.parsed if item.derived is not None else c.obj)
             derived.append(item.derived)
             status = ObjectStatus.CREATED if first else ObjectStatus.NEW_VERSION
             (created_ids if first else versioned_ids).append(c.stix_id)

@@ -47,11 +47,19 @@ class CheckedObject:
     #: `modified`, else `created`, in microseconds; None when the server must assign one (SCOs).
     version: int | None
     spec_version: str
-    obj: dict[str, Any]
+    #: The object as a dict; None where only its text came along (a checking process sends
+    #: the text, and the dict is parsed again only if something asks for it).
+    parsed: dict[str, Any] | None
     text: str
     revoked: bool
     tlp: Tlp | None
     extension: dict[str, Any] | None
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        if self.parsed is None:
+            self.parsed = orjson.loads(self.text)
+        return self.parsed
 
 
 def read_submission(data: bytes | str, *, where: str = "submission") -> list[Any]:
@@ -215,7 +223,7 @@ def check_object(obj: Any) -> CheckedObject:
         stix_type=stix_type,
         version=modified if modified is not None else created,
         spec_version=spec_version,
-        obj=obj,
+        parsed=obj,
         text=_serialise(obj),
         revoked=revoked,
         tlp=tlp,
