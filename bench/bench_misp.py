@@ -22,7 +22,7 @@ import orjson
 from canal.accounts.service import LOCAL_ADMIN
 from canal.app import build_services, tune_collector
 from canal.config import load_settings
-from canal.ingest.misp import MispConverter, misp_feed_events
+from canal.ingest.misp import MispConverter, MispFeedObjects, misp_feed_events
 from canal.model.org import OrgKind
 from canal.store.migrate import upgrade
 
@@ -172,32 +172,27 @@ def misp_stix_sample(directory: Path, sample: int) -> tuple[float, int]:
     return time.perf_counter() - start, attributes
 
 
-class FeedObjects:
-    """The feed's STIX objects, event by event, gathering conversion problems on the side (as
-    `canal ingest` reads a feed; its checking process hands its problems back at the end)."""
+class Timed:
+    """An iterable that sums the seconds spent producing its items (reading and converting
+    the feed), and shows the problems of the one it wraps."""
 
-    def __init__(self, directory: Path, converter: MispConverter) -> None:
-        self.directory = directory
-        self.converter = converter
-        self.problems: list[Any] = []
-        #: Seconds spent reading and converting; known only when the iteration ran here.
-        self.converting = 0.0
+    def __init__(self, inner: MispFeedObjects) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    @property
+    def problems(self) -> list[Any]:
+        return self.inner.problems
 
     def __iter__(self) -> Any:
-        events = misp_feed_events(self.directory)
+        items = iter(self.inner)
         while True:
             started = time.perf_counter()
-            item = next(events, None)
+            item = next(items, None)
+            self.seconds += time.perf_counter() - started
             if item is None:
-                self.converting += time.perf_counter() - started
                 return
-            if not isinstance(item, tuple):
-                self.problems.append(item)
-                continue
-            converted = self.converter.convert_event(item[1], where=item[0])
-            self.converting += time.perf_counter() - started
-            self.problems.extend(converted.problems)
-            yield from converted.objects
+            yield item
 
 
 def canal_import(
@@ -217,12 +212,13 @@ def canal_import(
     started = time.perf_counter()
     services.index.warninglists.load()
     startup = time.perf_counter() - started
-    feed = FeedObjects(directory, MispConverter(orgs={org.name: org.kind}))
+    feed = Timed(MispFeedObjects(directory, MispConverter(orgs={org.name: org.kind})))
     start = time.perf_counter()
     report = services.ingest.ingest_objects(feed, principal=LOCAL_ADMIN, source=org, aside=aside)
     elapsed = time.perf_counter() - start
     services.close()
-    converting = 0.0 if aside else feed.converting
+    # Timed in the child when aside: not known here.
+    converting = 0.0 if aside else feed.seconds
     return elapsed, converting, report.summary(), len(feed.problems), startup
 
 

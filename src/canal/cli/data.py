@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from canal.ingest.defaults import parse_purpose, submission_defaults
 from canal.ingest.errors import SubmissionError
 from canal.ingest.formats import Format, Problem, detect_format, to_stix
 from canal.ingest.leaksite import LeaksiteImporter
-from canal.ingest.misp import MispConverter, is_feed_location, misp_feed_events
+from canal.ingest.misp import MispConverter, MispFeedObjects, is_feed_location
 from canal.ingest.service import IngestReport
 from canal.model.handling import HandlingDefaults
 from canal.model.org import Org, Principal
@@ -199,32 +198,14 @@ class _IngestRun:
 
     def feed(self, location: str, problems: list[Problem]) -> IngestReport:
         """A MISP feed, converted and ingested an event at a time (memory stays flat)."""
-        objects = _FeedObjects(
-            location, MispConverter(orgs=self.orgs), self.svc.settings.max_submission_bytes
+        objects = MispFeedObjects(
+            location,
+            MispConverter(orgs=self.orgs),
+            limit=self.svc.settings.max_submission_bytes,
         )
         report = self._ingest(objects, location)
         problems.extend(objects.problems)
         return report
-
-
-class _FeedObjects:
-    """A MISP feed's STIX objects, event by event. Conversion problems gather in `problems`:
-    where the objects are converted in a second process (ingest.aside), it hands them back."""
-
-    def __init__(self, location: str, converter: MispConverter, limit: int) -> None:
-        self.location = location
-        self.converter = converter
-        self.limit = limit
-        self.problems: list[Problem] = []
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for item in misp_feed_events(self.location, limit=self.limit):
-            if isinstance(item, Problem):
-                self.problems.append(item)
-                continue
-            converted = self.converter.convert_event(item[1], where=item[0])
-            self.problems.extend(converted.problems)
-            yield from converted.objects
 
 
 def _read(path: Path, limit: int) -> bytes:

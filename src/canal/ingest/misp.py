@@ -2685,6 +2685,29 @@ def misp_feed_events(
         yield where, event
 
 
+class MispFeedObjects:
+    """A MISP feed's STIX objects, event by event (memory stays flat). Problems (an event that
+    cannot be read or converted as it came) gather in `problems`; where the objects are read in
+    a second process (ingest.aside), it hands them back."""
+
+    def __init__(
+        self, location: str | Path, converter: MispConverter, *, limit: int = _MAX_FEED_FILE
+    ) -> None:
+        self.location = location
+        self.converter = converter
+        self.limit = limit
+        self.problems: list[Problem] = []
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for item in misp_feed_events(self.location, limit=self.limit):
+            if isinstance(item, Problem):
+                self.problems.append(item)
+                continue
+            converted = self.converter.convert_event(item[1], where=item[0])
+            self.problems.extend(converted.problems)
+            yield from converted.objects
+
+
 def _directory_events(
     base: str, cause: Exception
 ) -> Iterator[tuple[str, dict[str, Any]] | Problem]:

@@ -17,8 +17,8 @@ from canal.store.tables import audit_log, audit_subject_index, audit_subjects, s
 #: larger, the fewer pages each subject costs the index, and the longer the unmerged tail that
 #: a record's history reads by sequence number.
 SUBJECT_MERGE_AT = 50_000
-#: Where a server merges from a thread of its own (merge_subjects_when_due), writers merge
-#: only past this many, if that thread has fallen behind.
+#: Where a server merges from a background task (merge_subjects_when_due), writers merge
+#: only past this many, should that task fall behind.
 SUBJECT_MERGE_CAP = 4 * SUBJECT_MERGE_AT
 
 
@@ -108,7 +108,7 @@ def merge_subjects(conn: Connection, head: SequenceHead) -> None:
 
 def merge_subjects_when_due(database: Database) -> bool:
     """Merge the unmerged subjects once there are SUBJECT_MERGE_AT of them, in a transaction of
-    its own; for a server's background thread, so that requests do not wait for the merge.
+    its own; for a server's background task, so that requests do not wait for the merge.
     Whether it merged."""
     with database.read() as conn:
         if read_head(conn).unmerged_subjects < SUBJECT_MERGE_AT:
