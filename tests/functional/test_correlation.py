@@ -4,6 +4,7 @@ Bloom filter finds what it should, rate limits hold."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from itertools import pairwise
 
@@ -20,6 +21,7 @@ from canal.model.extension import CANAL_EXTENSION_ID
 from canal.model.handling import Tlp
 from canal.model.org import OrgKind, Principal, Role
 from canal.model.stix import TLP2_MARKING_IDS
+from canal.store.sql import RETURNING_ROWS
 from canal.web.app import create_app
 from factories import add_org, indicator
 
@@ -414,3 +416,16 @@ def test_incremental_merges_match_a_rebuild(services):
     assert before == after
     assert len(set(after.values())) == 1
     assert next(iter(set(after.values()))) == objs[7]["id"]  # the earliest member anchors it
+
+
+def test_a_bulk_write_of_many_new_values_indexes_each_under_its_own_record(services):
+    # More new values than one insert-returning statement takes: ids come back per chunk,
+    # matched to their values, not by position.
+    paris = add_org(services)
+    digests = [
+        hashlib.sha256(f"sample {i}".encode()).hexdigest() for i in range(RETURNING_ROWS + 200)
+    ]
+    objs = [green(indicator(pattern=f"[file:hashes.'SHA-256' = '{d}']")) for d in digests]
+    services.ingest.ingest_objects(objs, principal=LOCAL_ADMIN, source=paris)
+    answers = services.lookups.lookup(LOCAL_ADMIN, [LookupItem(d, "sha256") for d in digests])
+    assert [a.records for a in answers] == [[o["id"]] for o in objs]

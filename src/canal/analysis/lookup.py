@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, bindparam, select
 
 from canal.analysis.blind import blind, evaluate, finalize
 from canal.analysis.index import IN_CHUNK, ObservableIndex
@@ -39,7 +39,7 @@ from canal.records.service import RecordService
 from canal.store.database import Database
 from canal.store.orgs import list_orgs
 from canal.store.rate import Charge, RateLimited, take
-from canal.store.sql import one_of_param
+from canal.store.sql import bulk_insert, one_of_param
 from canal.store.tables import observables, record_observables, records, source_notices
 from canal.store.unit import WriteUnit, write_unit
 
@@ -54,15 +54,27 @@ _DECISION_COLUMNS = (
     records.c.disseminator_org_id,
 )
 
-#: The current records carrying some observables, with what the hit decision reads of each.
-_CARRIERS = (
-    select(record_observables.c.observable_id, *_DECISION_COLUMNS)
-    .join(records, records.c.pk == record_observables.c.record_pk)
-    .where(
-        one_of_param(record_observables.c.observable_id, "oids"),
-        records.c.is_latest.is_(True),
-        records.c.revoked.is_(False),
+#: Each looked-up value of one kind that the index holds: its flag and, unless flagged, the
+#: current records carrying it with what the hit decision reads of each (pk None: no carrier).
+_HITS = (
+    select(observables.c.value, observables.c.flag, *_DECISION_COLUMNS)
+    .select_from(
+        observables.outerjoin(
+            record_observables,
+            and_(
+                record_observables.c.observable_id == observables.c.id,
+                observables.c.flag.is_(None),
+            ),
+        ).outerjoin(
+            records,
+            and_(
+                records.c.pk == record_observables.c.record_pk,
+                records.c.is_latest.is_(True),
+                records.c.revoked.is_(False),
+            ),
+        )
     )
+    .where(observables.c.kind == bindparam("kind"), one_of_param(observables.c.value, "values"))
 )
 
 
@@ -284,14 +296,21 @@ class LookupService:
         """Fill in the answers (read-only); returns the records hit and the notices due."""
         now = self.clock.now()
         now_us = to_micros(now)
-        carriers: dict[int, list[tuple[Any, ...]]] = {}
+        by_kind: dict[str, dict[str, Observable]] = {}
+        for observable in wanted:
+            by_kind.setdefault(observable.type.value, {})[observable.value] = observable
+        flags: dict[Observable, str] = {}
+        carriers: dict[Observable, list[Any]] = {}
         with self.database.read() as conn:
-            found = self.index.find_observables(conn, list(wanted))
-            oids = [oid for oid, flag, _ in found.values() if not flag]
-            for start in range(0, len(oids), IN_CHUNK):
-                # What the policy needs of each carrier, in the same query: no record objects.
-                for row in conn.execute(_CARRIERS, {"oids": oids[start : start + IN_CHUNK]}).all():
-                    carriers.setdefault(row[0], []).append(tuple(row[1:]))
+            for kind, by_value in by_kind.items():
+                values = list(by_value)
+                for start in range(0, len(values), IN_CHUNK):
+                    chunk = {"kind": kind, "values": values[start : start + IN_CHUNK]}
+                    for row in conn.execute(_HITS, chunk):
+                        if row[1] is not None:
+                            flags[by_value[row[0]]] = row[1]
+                        elif row[2] is not None:
+                            carriers.setdefault(by_value[row[0]], []).append(row[2:])
             handlings = {
                 hid: self.reader.handlings.get(conn, hid)
                 for hid in {c[2] for rows in carriers.values() for c in rows}
@@ -303,11 +322,11 @@ class LookupService:
         notices: list[dict[str, object]] = []
         logged: list[str] = []
         for observable, positions in wanted.items():
-            oid, flag, _ = found.get(observable, (None, None, 0))
+            flag = flags.get(observable)
             hits: list[str] = []
             contacts: set[str] = set()
-            for pk, stix_id, handling_id, retention, release, art3, disseminator in (
-                carriers.get(oid, []) if oid is not None and not flag else []
+            for pk, stix_id, handling_id, retention, release, art3, disseminator in carriers.get(
+                observable, ()
             ):
                 key = (handling_id, retention > now_us, release, art3, disseminator is not None)
                 answer = decided.get(key)
@@ -457,8 +476,8 @@ class LookupService:
 
 
 def add_notices(unit: WriteUnit, notices: Sequence[dict[str, object]]) -> None:
-    if notices:
-        unit.conn.execute(insert(source_notices), [{**n, "created_at": unit.now} for n in notices])
+    # A batch lookup notifies a notice per hit: tens of thousands of rows.
+    bulk_insert(unit.conn, source_notices, [{**n, "created_at": unit.now} for n in notices])
 
 
 def notices_for(
