@@ -76,15 +76,6 @@ class Database:
         try:
             if self.is_sqlite:
                 self.engine = self._sqlite_engine(url, echo=echo)
-                memory = self.engine.pool.__class__ is StaticPool
-                # Every write of this process on one connection of its own, with the large
-                # page cache: SQLite drops a connection's cache whenever another connection
-                # has committed, and resizing it down drops pages too, so writes spread over
-                # the pool (reading between them with the small cache) started cold, reading
-                # back from the OS every index page they touched.
-                self.writer_engine = (
-                    self.engine if memory else self._sqlite_engine(url, echo=echo, writer=True)
-                )
             else:
                 self.engine = create_engine(
                     url,
@@ -96,26 +87,18 @@ class Database:
                     # for canal's short, index-driven queries.
                     connect_args={"options": "-c jit=off"},
                 )
-                self.writer_engine = self.engine
         except Exception as exc:  # a bad URL or a missing driver
             raise StoreUnavailable(_redacted(url), str(exc)) from exc
 
-    def _sqlite_engine(self, url: str, *, echo: bool, writer: bool = False) -> Engine:
+    def _sqlite_engine(self, url: str, *, echo: bool) -> Engine:
         memory = ":memory:" in url or url in {"sqlite://", "sqlite:///"}
-        # A memory database lives as long as its one connection. The writer: one connection
-        # (writes queue on the writers' lock before they take one). Otherwise a pool as large
-        # as the server's thread pool: connections beyond the pool are opened and closed per
-        # request, each with its PRAGMAs and a cold page cache.
-        if memory:
-            pool: dict[str, Any] = {"poolclass": StaticPool}
-        elif writer:
-            pool = {"pool_size": 1, "max_overflow": 1}
-        else:
-            pool = {"pool_size": 40, "max_overflow": 40}
         engine = create_engine(
             url,
             echo=echo,
-            **pool,
+            # A memory database lives as long as its one connection.
+            # Otherwise a pool as large as the server's thread pool: connections beyond the pool
+            # are opened and closed per request, each with its PRAGMAs and a cold page cache.
+            **({"poolclass": StaticPool} if memory else {"pool_size": 40, "max_overflow": 40}),
             connect_args={"check_same_thread": False, "timeout": 60},
         )
 
@@ -138,11 +121,11 @@ class Database:
             # Writers take the write lock up front: no lock upgrade, no SQLITE_BUSY mid-way.
             options = conn.get_execution_options()
             immediate = options.get("canal_write", False)
-            # The writer gets a large page cache: the id indexes take random keys, and a small
-            # cache turns every insert into page reads once the store outgrows it. Readers
-            # (streaming in key order) get a small one, so memory stays flat however long an
-            # export runs. (A memory database has one connection: bulk writes ask for more.)
-            cache = WRITE_CACHE if writer or options.get("canal_bulk", False) else READ_CACHE
+            # Bulk writers get a large page cache: the id indexes take random keys, and a small
+            # cache turns every insert into page reads once the store outgrows it. Everything
+            # else (readers streaming in key order, the small writes of the processing log)
+            # gets a small one, so memory stays flat however long an export runs.
+            cache = WRITE_CACHE if options.get("canal_bulk", False) else READ_CACHE
             raw = conn.connection.dbapi_connection
             assert raw is not None  # noqa: S101 - a connection in use has its DB-API connection
             info = conn.connection.info
@@ -166,7 +149,7 @@ class Database:
         with (
             self._writers,
             self._process_lock(),
-            self._transaction(self.writer_engine, canal_write=True, canal_bulk=bulk) as conn,
+            self._transaction(canal_write=True, canal_bulk=bulk) as conn,
         ):
             yield conn
 
@@ -195,14 +178,14 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self._transaction(self.engine) as conn:
+        with self._transaction() as conn:
             yield conn
 
     @contextmanager
-    def _transaction(self, engine: Engine, **options: bool) -> Iterator[Connection]:
+    def _transaction(self, **options: bool) -> Iterator[Connection]:
         """A connection in a transaction, with the execution options the begin hook reads."""
         try:
-            conn = engine.connect().execution_options(**options)
+            conn = self.engine.connect().execution_options(**options)
         except OperationalError as exc:
             raise StoreUnavailable(_redacted(self.url), str(exc.orig)) from exc
         try:
@@ -265,8 +248,6 @@ class Database:
             self._checkpointer.join()
             self._checkpointer = None
         self.engine.dispose()
-        if self.writer_engine is not self.engine:
-            self.writer_engine.dispose()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
