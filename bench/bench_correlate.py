@@ -104,6 +104,15 @@ def fill(services, records: int) -> None:
         )
 
 
+def held_records(services) -> int:
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    from canal.store.tables import records as records_table  # noqa: PLC0415
+
+    with services.database.read() as conn:
+        return conn.execute(select(func.count()).select_from(records_table)).scalar_one()
+
+
 def distinct_values(database) -> list[str]:
     from sqlalchemy import select  # noqa: PLC0415
 
@@ -132,10 +141,6 @@ def bench_incremental(
     `rounds` runs of each, alternating, each after a checkpoint. `aside`: as `canal ingest`
     runs a bulk import, with objects checked (and the index's part worked out) in a second
     process."""
-    from sqlalchemy import func, select  # noqa: PLC0415
-
-    from canal.store.tables import records as records_table  # noqa: PLC0415
-
     org = services.accounts.org("NCB Paris")
     hook, derive = services.ingest.after_write, services.ingest.derive
     rates: dict[bool, list[float]] = {True: [], False: []}
@@ -143,9 +148,7 @@ def bench_incremental(
         for indexed in (False, True):
             # New objects on every run, also on a store kept from an earlier one (--keep): the
             # same seed twice would measure duplicates.
-            with services.database.read() as conn:
-                held = conn.execute(select(func.count()).select_from(records_table)).scalar_one()
-            objs = list(indicators(n, seed=987_654_321 + held))
+            objs = list(indicators(n, seed=987_654_321 + held_records(services)))
             if indexed:
                 services.ingest.after_write, services.ingest.derive = hook, derive
             else:
@@ -258,7 +261,7 @@ def main() -> None:
     upgrade(services.database)
     fill(services, args.records)
     values = distinct_values(services.database)
-    print(f"store: {args.records:,} records, {len(values):,} distinct observables")
+    print(f"store: {held_records(services):,} records, {len(values):,} distinct observables")
 
     if args.http_only:
         services.close()

@@ -15,6 +15,7 @@ type to the function that does it, so other modules can register theirs.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 import re
@@ -1222,6 +1223,8 @@ def _literals(text: str) -> list[str]:
     return out
 
 
+# Patterns repeat a handful of paths (value, hashes.'SHA-256', name): each is parsed once.
+@functools.lru_cache(maxsize=4096)
 def _steps(path: str) -> tuple[str, ...]:
     return tuple(
         m.group(1) if m.group(1) is not None else m.group(2) or "*" for m in _STEP_RE.finditer(path)
@@ -1234,8 +1237,14 @@ def _pattern_comparisons(pattern: str) -> list[tuple[str, tuple[str, ...], list[
         out = []
         for m in _COMPARISON_RE.finditer(pattern):
             object_type, _, path = m.group(1).partition(":")
-            literal_text = m.group(2) if m.group(2) is not None else m.group(3)
-            out.append((object_type, _steps(path), _literals(literal_text)))
+            single = m.group(2)
+            if single is None:  # IN (literals)
+                literals = _literals(m.group(3))
+            elif single[0] == "'":  # `= 'text'`, the common case: no scan for more literals
+                literals = [_ESCAPE.sub(r"\1", single[1:-1]) if "\\" in single else single[1:-1]]
+            else:  # `= integer`
+                literals = [single]
+            out.append((object_type, _steps(path), literals))
         return out
     return _inspected_comparisons(pattern)
 

@@ -606,6 +606,8 @@ PATTERNS = [
         ["url:http://a.com/", "url:http://b.com/"],
     ),
     ("[autonomous-system:number = 15169]", ["asn:15169"]),
+    # An escaped quote and backslash in an `=` literal.
+    ("[file:name = 'it\\'s \\\\ a.exe']", ["filename:it's \\ a.exe"]),
     ("[file:name = 'a.exe' AND file:size > 10]", ["filename:a.exe"]),
     # Shapes the fast path leaves to stix2-patterns.
     (
