@@ -302,13 +302,20 @@ class ObservableIndex:
         live = [row for row in rows if row.is_latest and not row.revoked]
         if not live:
             return []
-        linkable_ids = {
-            ids[o][0]
-            for row in live
-            for o in per_row[row.pk]
-            if self.linkable(o.type.value, ids[o][1], ids[o][2] + 1)
-        }
-        return self._merge(conn, live, linkable_ids, refs, now=now)
+        # A value no record carried before this write is carried only by this write's rows
+        # (most values of a bulk import): its carriers are known without asking the database.
+        held_ids: set[int] = set()
+        batch_only: dict[int, list[int]] = {}
+        for stored in live:
+            for o in per_row[stored.pk]:
+                oid, flag, count = ids[o]
+                if not self.linkable(o.type.value, flag, count + 1):
+                    continue
+                if count == 0:
+                    batch_only.setdefault(oid, []).append(stored.pk)
+                else:
+                    held_ids.add(oid)
+        return self._merge(conn, live, held_ids, batch_only, refs, now=now)
 
     def _derived(self, row: StoredRow) -> Derived:
         if row.derived is not None:
@@ -332,17 +339,21 @@ class ObservableIndex:
         self,
         conn: Connection,
         live: Sequence[StoredRow],
-        linkable_ids: set[int],
+        held_ids: set[int],
+        batch_only: dict[int, list[int]],
         refs: dict[int, frozenset[str]],
         *,
         now: int,
     ) -> list[Link]:
+        """Union the new rows with what they share values with: `held_ids`, linkable values
+        that records held before carry too; `batch_only`, linkable values carried only by the
+        new rows, with those rows."""
         uf = UnionFind()
         new_pks = {row.pk for row in live}
         links: list[Link] = []
         # Records sharing a linkable value with the new ones.
-        by_value: dict[int, list[int]] = {}
-        ids = sorted(linkable_ids)
+        by_value: dict[int, list[int]] = dict(batch_only)
+        ids = sorted(held_ids)
         for start in range(0, len(ids), IN_CHUNK):
             chunk = ids[start : start + IN_CHUNK]
             for oid, pk in conn.execute(
