@@ -408,21 +408,25 @@ class ObservableIndex:
                 uf.union(pk, by_id[target])
                 if pk not in new_pks:
                     links.append(Link(by_id[target], pk, None))
-        self._apply(conn, uf, now=now)
+        self._apply(conn, uf, {row.pk: (row.stix_id, row.date_added) for row in live}, now=now)
         return links
 
-    def _apply(self, conn: Connection, uf: UnionFind, *, now: int) -> None:
+    def _apply(
+        self, conn: Connection, uf: UnionFind, new_rows: dict[int, tuple[str, int]], *, now: int
+    ) -> None:
         """Write the merged groups: each joins the oldest cluster among its members' (by first
         member added), or starts one anchored on its earliest record. Set-based: a handful of
-        statements per chunk, whatever the number of groups."""
+        statements per chunk, whatever the number of groups. `new_rows`: the (stix_id,
+        date_added) of the rows this write added, which are in no cluster yet."""
         linked = [members for members in uf.groups().values() if len(members) > 1]
         if not linked:
             return
         involved = [pk for members in linked for pk in members]
+        held = [pk for pk in involved if pk not in new_rows]
         current: dict[int, str] = {}
-        info: dict[int, tuple[str, int]] = {}
-        for start in range(0, len(involved), IN_CHUNK):
-            chunk = involved[start : start + IN_CHUNK]
+        info: dict[int, tuple[str, int]] = {pk: new_rows[pk] for pk in involved if pk in new_rows}
+        for start in range(0, len(held), IN_CHUNK):
+            chunk = held[start : start + IN_CHUNK]
             current.update(
                 conn.execute(
                     select(cluster_members.c.record_pk, cluster_members.c.cluster_id).where(
