@@ -53,6 +53,29 @@ def one_of_param(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     return column.in_(bindparam(name, expanding=True))
 
 
+def rows_where_in(
+    conn: Connection, sql: str, leading: Sequence[Any], values: Sequence[Any], *, chunk: int
+) -> list[tuple[Any, ...]]:
+    """Run `sql`, whose text holds `{mark}` for each leading parameter and ends with
+    `IN ({marks})`, once per `chunk` values, on the driver's own cursor: the hot paths search
+    tens of thousands of values per write, and SQLAlchemy's expansion of each value into its
+    own bound parameter cost more than SQLite's search. The same text for every full chunk, so
+    the driver prepares it once."""
+    mark = "%s" if conn.dialect.paramstyle in {"format", "pyformat"} else "?"
+    out: list[tuple[Any, ...]] = []
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, len(values), chunk):
+            part = values[start : start + chunk]
+            cursor.execute(
+                sql.format(mark=mark, marks=", ".join(mark for _ in part)), (*leading, *part)
+            )
+            out.extend(cursor.fetchall())
+    finally:
+        cursor.close()
+    return out
+
+
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """executemany on the driver's own cursor, with positional parameters: the bulk paths
     (records, index rows, log subjects, notices) write thousands of rows per statement, and
