@@ -11,6 +11,7 @@ from itertools import pairwise
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from canal.accounts.service import LOCAL_ADMIN
 from canal.analysis.bloom import BloomFilter, expected_fp_rate
@@ -22,6 +23,7 @@ from canal.model.handling import Tlp
 from canal.model.org import OrgKind, Principal, Role
 from canal.model.stix import TLP2_MARKING_IDS
 from canal.store.sql import RETURNING_ROWS
+from canal.store.tables import observables, record_observables
 from canal.web.app import create_app
 from factories import add_org, indicator
 
@@ -429,3 +431,23 @@ def test_a_bulk_write_of_many_new_values_indexes_each_under_its_own_record(servi
     services.ingest.ingest_objects(objs, principal=LOCAL_ADMIN, source=paris)
     answers = services.lookups.lookup(LOCAL_ADMIN, [LookupItem(d, "sha256") for d in digests])
     assert [a.records for a in answers] == [[o["id"]] for o in objs]
+
+
+def test_each_value_counts_its_carriers_across_writes(services):
+    # Values new to a write are inserted with their count; values held before are counted up.
+    paris = add_org(services)
+    first = [green(indicator(f"91.203.7.{i % 3}")) for i in range(7)]
+    services.ingest.ingest_objects(first, principal=LOCAL_ADMIN, source=paris)
+    second = [green(indicator("91.203.7.0")), green(indicator("91.203.7.9"))]
+    services.ingest.ingest_objects(second, principal=LOCAL_ADMIN, source=paris)
+    with services.database.read() as conn:
+        counted = dict(conn.execute(select(observables.c.value, observables.c.records)).all())
+        carriers = dict(
+            conn.execute(
+                select(observables.c.value, func.count())
+                .join(record_observables, record_observables.c.observable_id == observables.c.id)
+                .group_by(observables.c.value)
+            ).all()
+        )
+    expected = {"91.203.7.0": 4, "91.203.7.1": 2, "91.203.7.2": 2, "91.203.7.9": 1}
+    assert counted == carriers == expected

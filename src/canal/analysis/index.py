@@ -11,7 +11,8 @@ until then).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,13 +178,21 @@ class ObservableIndex:
         return Derived(tuple(observables_of(obj)), frozenset(references_of(obj)))
 
     def observable_ids(
-        self, conn: Connection, wanted: Iterable[Observable], *, local: LocalLists | None = None
-    ) -> dict[Observable, tuple[int, str | None, int]]:
-        """(id, flag, records) of each observable, inserting the ones not yet known; new ones
-        are flagged against the warninglists and the local lists as they go in."""
+        self,
+        conn: Connection,
+        wanted: Iterable[Observable],
+        *,
+        local: LocalLists | None = None,
+        carried: Mapping[Observable, int] | None = None,
+    ) -> tuple[dict[Observable, tuple[int, str | None, int]], set[int]]:
+        """(id, flag, records) of each observable, inserting the ones not yet known, and the
+        ids inserted. `records` counts the carriers before this write (0 for the new ones,
+        which are inserted with their count in `carried`, the write's rows carrying each); new
+        ones are flagged against the warninglists and the local lists as they go in."""
         wanted = list(dict.fromkeys(wanted))
         found = self.find_observables(conn, wanted)
         missing = [o for o in wanted if o not in found]
+        inserted: set[int] = set()
         if missing:
             if local is None:
                 local = read_local_lists(conn)
@@ -191,14 +200,20 @@ class ObservableIndex:
                 (o.type.value, o.value): self.warninglists.flag(o, local) for o in missing
             }
             new_rows = [
-                {"kind": kind, "value": value, "flag": flag, "records": 0}
-                for (kind, value), flag in flags.items()
+                {
+                    "kind": o.type.value,
+                    "value": o.value,
+                    "flag": flags[o.type.value, o.value],
+                    "records": carried.get(o, 0) if carried is not None else 0,
+                }
+                for o in missing
             ]
             for oid, kind, value in insert_returning(
                 conn, observables, new_rows, ("id", "kind", "value")
             ):
                 found[Observable(ObservableType(kind), value)] = (oid, flags[kind, value], 0)
-        return found
+                inserted.add(oid)
+        return found, inserted
 
     @staticmethod
     def find_observables(
@@ -262,7 +277,8 @@ class ObservableIndex:
             return []
         derived = {row.pk: self._derived(row) for row in rows}
         per_row = {pk: d.observables for pk, d in derived.items()}
-        ids = self.observable_ids(conn, [o for found in per_row.values() for o in found])
+        carried = Counter(o for found in per_row.values() for o in found)
+        ids, inserted = self.observable_ids(conn, carried, carried=carried)
         ro_rows = [
             {"observable_id": ids[o][0], "record_pk": pk}
             for pk, found in per_row.items()
@@ -270,9 +286,8 @@ class ObservableIndex:
         ]
         if ro_rows:
             bulk_insert(conn, record_observables, ro_rows)
-            counts: dict[int, int] = {}
-            for row in ro_rows:
-                counts[row["observable_id"]] = counts.get(row["observable_id"], 0) + 1
+            # Values inserted by this write already hold their count.
+            counts = {ids[o][0]: n for o, n in carried.items() if ids[o][0] not in inserted}
             # Straight to the driver: one statement per chunk, whatever the number of values.
             marks = (
                 ("%(added)s", "%(oid)s")
@@ -282,10 +297,11 @@ class ObservableIndex:
                     ":oid",
                 )
             )
-            conn.exec_driver_sql(
-                f"UPDATE observables SET records = records + {marks[0]} WHERE id = {marks[1]}",
-                [{"oid": oid, "added": added} for oid, added in counts.items()],
-            )
+            if counts:
+                conn.exec_driver_sql(
+                    f"UPDATE observables SET records = records + {marks[0]} WHERE id = {marks[1]}",
+                    [{"oid": oid, "added": added} for oid, added in counts.items()],
+                )
         refs = {pk: d.refs for pk, d in derived.items()}
         ref_rows = [
             {"record_pk": pk, "target_id": t} for pk, targets in refs.items() for t in targets
