@@ -196,22 +196,21 @@ class ObservableIndex:
         if missing:
             if local is None:
                 local = read_local_lists(conn)
-            flags: dict[tuple[str, str], str | None] = {
-                (o.type.value, o.value): self.warninglists.flag(o, local) for o in missing
-            }
+            by_key = {(o.type.value, o.value): o for o in missing}
+            flags = {key: self.warninglists.flag(o, local) for key, o in by_key.items()}
             new_rows = [
                 {
-                    "kind": o.type.value,
-                    "value": o.value,
-                    "flag": flags[o.type.value, o.value],
+                    "kind": kind,
+                    "value": value,
+                    "flag": flags[kind, value],
                     "records": carried.get(o, 0) if carried is not None else 0,
                 }
-                for o in missing
+                for (kind, value), o in by_key.items()
             ]
             for oid, kind, value in insert_returning(
                 conn, observables, new_rows, ("id", "kind", "value")
             ):
-                found[Observable(ObservableType(kind), value)] = (oid, flags[kind, value], 0)
+                found[by_key[kind, value]] = (oid, flags[kind, value], 0)
                 inserted.add(oid)
         return found, inserted
 
