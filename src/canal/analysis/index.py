@@ -23,7 +23,7 @@ from canal.analysis.observables import Observable, ObservableType, observables_o
 from canal.analysis.warninglists import LocalLists, Warninglists
 from canal.clock import Clock
 from canal.store.database import Database
-from canal.store.sql import bulk_insert, insert_returning, one_of, rows_where_in
+from canal.store.sql import bulk_insert, driver_cursor, insert_returning, one_of, rows_where_in
 from canal.store.tables import (
     cluster_members,
     clusters,
@@ -159,6 +159,16 @@ _FIND_OBSERVABLES = (
 )
 
 
+def by_kind(wanted: Iterable[Observable]) -> dict[str, dict[str, Observable]]:
+    """Observables by type, then by value: the index is searched one type at a time, because
+    "kind = ? AND value IN (...)" searches the (kind, value) index, where a row-value IN over
+    both columns makes SQLite scan the table."""
+    out: dict[str, dict[str, Observable]] = {}
+    for o in wanted:
+        out.setdefault(o.type.value, {})[o.value] = o
+    return out
+
+
 class ObservableIndex:
     """Maintains observables, references and clusters for records as they are written."""
 
@@ -178,24 +188,18 @@ class ObservableIndex:
         return Derived(tuple(observables_of(obj)), frozenset(references_of(obj)))
 
     def observable_ids(
-        self,
-        conn: Connection,
-        wanted: Iterable[Observable],
-        *,
-        local: LocalLists | None = None,
-        carried: Mapping[Observable, int] | None = None,
+        self, conn: Connection, carried: Mapping[Observable, int]
     ) -> tuple[dict[Observable, tuple[int, str | None, int]], set[int]]:
-        """(id, flag, records) of each observable, inserting the ones not yet known, and the
-        ids inserted. `records` counts the carriers before this write (0 for the new ones,
-        which are inserted with their count in `carried`, the write's rows carrying each); new
-        ones are flagged against the warninglists and the local lists as they go in."""
-        wanted = list(dict.fromkeys(wanted))
+        """(id, flag, records) of each observable a write's rows carry (`carried`: how many of
+        them carry each), inserting the ones not yet known, and the ids inserted. `records`
+        counts the carriers before this write: 0 for the new ones, which go in with their
+        count, flagged against the warninglists and the local lists."""
+        wanted = list(carried)
         found = self.find_observables(conn, wanted)
         missing = [o for o in wanted if o not in found]
         inserted: set[int] = set()
         if missing:
-            if local is None:
-                local = read_local_lists(conn)
+            local = read_local_lists(conn)
             by_key = {(o.type.value, o.value): o for o in missing}
             flags = {key: self.warninglists.flag(o, local) for key, o in by_key.items()}
             new_rows = [
@@ -203,7 +207,7 @@ class ObservableIndex:
                     "kind": kind,
                     "value": value,
                     "flag": flags[kind, value],
-                    "records": carried.get(o, 0) if carried is not None else 0,
+                    "records": carried[o],
                 }
                 for (kind, value), o in by_key.items()
             ]
@@ -219,12 +223,7 @@ class ObservableIndex:
         conn: Connection, wanted: Sequence[Observable]
     ) -> dict[Observable, tuple[int, str | None, int]]:
         out: dict[Observable, tuple[int, str | None, int]] = {}
-        by_kind: dict[str, dict[str, Observable]] = {}
-        for o in wanted:
-            by_kind.setdefault(o.type.value, {})[o.value] = o
-        # One kind at a time: "kind = ? AND value IN (...)" searches the (kind, value) index,
-        # where a row-value IN over both columns makes SQLite scan the table.
-        for kind, by_value in by_kind.items():
+        for kind, by_value in by_kind(wanted).items():
             for value, oid, flag, count in rows_where_in(
                 conn, _FIND_OBSERVABLES, (kind,), list(by_value), chunk=IN_CHUNK
             ):
@@ -277,7 +276,7 @@ class ObservableIndex:
         derived = {row.pk: self._derived(row) for row in rows}
         per_row = {pk: d.observables for pk, d in derived.items()}
         carried = Counter(o for found in per_row.values() for o in found)
-        ids, inserted = self.observable_ids(conn, carried, carried=carried)
+        ids, inserted = self.observable_ids(conn, carried)
         ro_rows = [
             {"observable_id": ids[o][0], "record_pk": pk}
             for pk, found in per_row.items()
@@ -287,20 +286,12 @@ class ObservableIndex:
             bulk_insert(conn, record_observables, ro_rows)
             # Values inserted by this write already hold their count.
             counts = {ids[o][0]: n for o, n in carried.items() if ids[o][0] not in inserted}
-            # Straight to the driver: one statement per chunk, whatever the number of values.
-            marks = (
-                ("%(added)s", "%(oid)s")
-                if conn.dialect.paramstyle == "pyformat"
-                else (
-                    ":added",
-                    ":oid",
-                )
-            )
             if counts:
-                conn.exec_driver_sql(
-                    f"UPDATE observables SET records = records + {marks[0]} WHERE id = {marks[1]}",
-                    [{"oid": oid, "added": added} for oid, added in counts.items()],
-                )
+                with driver_cursor(conn) as (cursor, mark):
+                    cursor.executemany(
+                        f"UPDATE observables SET records = records + {mark} WHERE id = {mark}",
+                        [(added, oid) for oid, added in counts.items()],
+                    )
         refs = {pk: d.refs for pk, d in derived.items()}
         ref_rows = [
             {"record_pk": pk, "target_id": t} for pk, targets in refs.items() for t in targets

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import select
 
 from canal.analysis.blind import blind, evaluate, finalize
-from canal.analysis.index import IN_CHUNK, ObservableIndex
+from canal.analysis.index import IN_CHUNK, ObservableIndex, by_kind
 from canal.analysis.observables import (
     NormaliseError,
     Observable,
@@ -39,42 +39,19 @@ from canal.records.service import RecordService
 from canal.store.database import Database
 from canal.store.orgs import list_orgs
 from canal.store.rate import Charge, RateLimited, take
-from canal.store.sql import bulk_insert, one_of_param
-from canal.store.tables import observables, record_observables, records, source_notices
+from canal.store.sql import bulk_insert, rows_where_in
+from canal.store.tables import observables, source_notices
 from canal.store.unit import WriteUnit, write_unit
 
-#: The columns of a record the policy's hit decision reads.
-_DECISION_COLUMNS = (
-    records.c.pk,
-    records.c.stix_id,
-    records.c.handling_id,
-    records.c.retention_until,
-    records.c.release_state,
-    records.c.art3_status,
-    records.c.disseminator_org_id,
-)
-
 #: Each looked-up value of one kind that the index holds: its flag and, unless flagged, the
-#: current records carrying it with what the hit decision reads of each (pk None: no carrier).
+#: current records carrying it with what the policy's hit decision reads of each (pk NULL: no
+#: carrier). Run on the driver's cursor (store.sql.rows_where_in), as the index's own search.
 _HITS = (
-    select(observables.c.value, observables.c.flag, *_DECISION_COLUMNS)
-    .select_from(
-        observables.outerjoin(
-            record_observables,
-            and_(
-                record_observables.c.observable_id == observables.c.id,
-                observables.c.flag.is_(None),
-            ),
-        ).outerjoin(
-            records,
-            and_(
-                records.c.pk == record_observables.c.record_pk,
-                records.c.is_latest.is_(True),
-                records.c.revoked.is_(False),
-            ),
-        )
-    )
-    .where(observables.c.kind == bindparam("kind"), one_of_param(observables.c.value, "values"))
+    "SELECT o.value, o.flag, r.pk, r.stix_id, r.handling_id, r.retention_until, "
+    "r.release_state, r.art3_status, r.disseminator_org_id FROM observables o "
+    "LEFT JOIN record_observables ro ON ro.observable_id = o.id AND o.flag IS NULL "
+    "LEFT JOIN records r ON r.pk = ro.record_pk AND r.is_latest AND NOT r.revoked "
+    "WHERE o.kind = {mark} AND o.value IN ({marks})"
 )
 
 
@@ -296,21 +273,15 @@ class LookupService:
         """Fill in the answers (read-only); returns the records hit and the notices due."""
         now = self.clock.now()
         now_us = to_micros(now)
-        by_kind: dict[str, dict[str, Observable]] = {}
-        for observable in wanted:
-            by_kind.setdefault(observable.type.value, {})[observable.value] = observable
         flags: dict[Observable, str] = {}
         carriers: dict[Observable, list[Any]] = {}
         with self.database.read() as conn:
-            for kind, by_value in by_kind.items():
-                values = list(by_value)
-                for start in range(0, len(values), IN_CHUNK):
-                    chunk = {"kind": kind, "values": values[start : start + IN_CHUNK]}
-                    for row in conn.execute(_HITS, chunk):
-                        if row[1] is not None:
-                            flags[by_value[row[0]]] = row[1]
-                        elif row[2] is not None:
-                            carriers.setdefault(by_value[row[0]], []).append(row[2:])
+            for kind, by_value in by_kind(wanted).items():
+                for row in rows_where_in(conn, _HITS, (kind,), list(by_value), chunk=IN_CHUNK):
+                    if row[1] is not None:
+                        flags[by_value[row[0]]] = row[1]
+                    elif row[2] is not None:
+                        carriers.setdefault(by_value[row[0]], []).append(row[2:])
             handlings = {
                 hid: self.reader.handlings.get(conn, hid)
                 for hid in {c[2] for rows in carriers.values() for c in rows}

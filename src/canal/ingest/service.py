@@ -20,12 +20,10 @@ from sqlalchemy.exc import DBAPIError
 
 from canal.analysis.index import Derived, StoredRow
 from canal.clock import Clock
-from canal.ingest.aside import Checked, Rejected, checked_aside
+from canal.ingest.aside import Checked, Rejected, check_one, checked_aside
 from canal.ingest.errors import SubmissionError
 from canal.ingest.stix import (
     CheckedObject,
-    ObjectRejected,
-    check_object,
     read_submission,
     without_handling,
 )
@@ -254,13 +252,7 @@ class IngestService:
 
     def _checked(self, objects: Iterable[Any]) -> Iterator[Checked | Rejected]:
         derive = self.derive
-        for obj in objects:
-            try:
-                checked = check_object(obj)
-            except ObjectRejected as exc:
-                yield Rejected(_id_of(obj), str(exc))
-                continue
-            yield Checked(checked, None if derive is None else derive(checked.obj))
+        return (check_one(obj, derive, _id_of) for obj in objects)
 
     @staticmethod
     def _handling(checked: CheckedObject, ctx: _HandlingContext) -> tuple[Handling, int]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Connection, Select, Table, bindparam
@@ -53,48 +54,56 @@ def one_of_param(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     return column.in_(bindparam(name, expanding=True))
 
 
+@contextmanager
+def driver_cursor(conn: Connection) -> Iterator[tuple[Any, str]]:
+    """The driver's own cursor on `conn`'s connection, and its positional parameter mark: the
+    bulk paths below skip SQLAlchemy's per-value parameter processing, which cost more than
+    the database's own work."""
+    mark = "%s" if conn.dialect.paramstyle in {"format", "pyformat"} else "?"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor, mark
+    finally:
+        cursor.close()
+
+
+def _row_values(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    # itemgetter builds each row's tuple in C: a generator per row cost as much as the insert.
+    if len(names) == 1:
+        return lambda row: (row[names[0]],)
+    return operator.itemgetter(*names)
+
+
 def rows_where_in(
     conn: Connection, sql: str, leading: Sequence[Any], values: Sequence[Any], *, chunk: int
 ) -> list[tuple[Any, ...]]:
     """Run `sql`, whose text holds `{mark}` for each leading parameter and ends with
-    `IN ({marks})`, once per `chunk` values, on the driver's own cursor: the hot paths search
-    tens of thousands of values per write, and SQLAlchemy's expansion of each value into its
-    own bound parameter cost more than SQLite's search. The same text for every full chunk, so
-    the driver prepares it once."""
-    mark = "%s" if conn.dialect.paramstyle in {"format", "pyformat"} else "?"
+    `IN ({marks})`, once per `chunk` values: the hot paths search tens of thousands of values
+    per call. The same text for every full chunk, so the driver prepares it once."""
     out: list[tuple[Any, ...]] = []
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with driver_cursor(conn) as (cursor, mark):
         for start in range(0, len(values), chunk):
             part = values[start : start + chunk]
             cursor.execute(
                 sql.format(mark=mark, marks=", ".join(mark for _ in part)), (*leading, *part)
             )
             out.extend(cursor.fetchall())
-    finally:
-        cursor.close()
     return out
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """executemany on the driver's own cursor, with positional parameters: the bulk paths
-    (records, index rows, log subjects, notices) write thousands of rows per statement, and
-    SQLAlchemy's per-row parameter processing would cost more than the insert."""
+    (records, index rows, log subjects, notices) write thousands of rows per statement."""
     if not rows:
         return
     names = list(rows[0])
-    mark = "%s" if conn.dialect.paramstyle in {"format", "pyformat"} else "?"
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        # itemgetter builds each row's tuple in C: a generator per row cost as much as the insert.
-        values = operator.itemgetter(*names)
+    values = _row_values(names)
+    with driver_cursor(conn) as (cursor, mark):
         cursor.executemany(
-            sql,
-            [values(row) for row in rows] if len(names) > 1 else [(values(row),) for row in rows],
+            f"INSERT INTO {table.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join(mark for _ in names)})",
+            [values(row) for row in rows],
         )
-    finally:
-        cursor.close()
 
 
 #: Rows per statement of insert_returning: 4 columns of 1,000 rows stay far below SQLite's
@@ -105,27 +114,22 @@ RETURNING_ROWS = 1000
 def insert_returning(
     conn: Connection, table: Table, rows: Sequence[dict[str, Any]], returning: Sequence[str]
 ) -> list[tuple[Any, ...]]:
-    """Insert `rows` (multi-row VALUES on the driver's own cursor) and return the `returning`
-    columns of each: the new ids, without searching the rows again. Returned rows come in no
-    promised order: return the columns that tell them apart."""
+    """Insert `rows` (multi-row VALUES) and return the `returning` columns of each: the new
+    ids, without searching the rows again. Returned rows come in no promised order: return the
+    columns that tell them apart."""
     if not rows:
         return []
     names = list(rows[0])
-    mark = "%s" if conn.dialect.paramstyle in {"format", "pyformat"} else "?"
-    one = f"({', '.join(mark for _ in names)})"
-    values = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+    values = _row_values(names)
     out: list[tuple[Any, ...]] = []
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with driver_cursor(conn) as (cursor, mark):
+        one = f"({', '.join(mark for _ in names)})"
         for start in range(0, len(rows), RETURNING_ROWS):
             chunk = rows[start : start + RETURNING_ROWS]
-            params = [v for row in chunk for v in values(row)]
             cursor.execute(
                 f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
                 f"{', '.join(one for _ in chunk)} RETURNING {', '.join(returning)}",
-                params,
+                [v for row in chunk for v in values(row)],
             )
             out.extend(tuple(row) for row in cursor.fetchall())
-    finally:
-        cursor.close()
     return out
