@@ -161,9 +161,17 @@ def bench_incremental(
     return statistics.median(rates[True]), statistics.median(rates[False])
 
 
-def bench_lookup(services, values: list[str], n: int) -> tuple[float, float]:
-    rng = random.Random(5)
-    sample = rng.sample(values, n // 2) + [f"domain:none{i}.example.net" for i in range(n - n // 2)]
+def bench_lookup(
+    services, values: list[str], n: int, hit_share: float, seed: int
+) -> tuple[float, float]:
+    """(canal, bare IN) rates for a batch of n values of which `hit_share` are in the store,
+    the rest new domains."""
+    rng = random.Random(seed)
+    hits = int(n * hit_share)
+    sample = rng.sample(values, hits) + [
+        f"domain:none{seed}-{i}.example.net" for i in range(n - hits)
+    ]
+    rng.shuffle(sample)
     items = [LookupItem(v.split(":", 1)[1], v.split(":", 1)[0]) for v in sample]
     services.lookups.lookup(LOCAL_ADMIN, items[:1000])  # warm
     start = time.perf_counter()
@@ -278,11 +286,14 @@ def main() -> None:
             f"incremental, 10,000 objects {how} (median of 3): {indexed:,.0f} objects/s with "
             f"links and clusters vs {plain:,.0f}/s plain = {indexed / plain:.2f} (target >= 0.5)"
         )
-    canal_rate, bare_rate = bench_lookup(services, values, 100_000)
-    print(
-        f"lookup, 100,000 values in-process: {canal_rate:,.0f} values/s; bare SQLite IN (...): "
-        f"{bare_rate:,.0f}/s (target >= 200,000/s)"
-    )
+    # Every hit is written to the processing log and notified to its source (R9): the rate
+    # depends on the share of values that hit, so the batch is measured at several.
+    for n, share in enumerate((0.0, 0.01, 0.1, 0.5)):
+        canal_rate, bare_rate = bench_lookup(services, values, 100_000, share, seed=5 + n)
+        print(
+            f"lookup, 100,000 values in-process, {share:.0%} hits: {canal_rate:,.0f} values/s; "
+            f"bare SQLite IN (...): {bare_rate:,.0f}/s (target >= 200,000/s)"
+        )
     services.close()
     bench_http_part(url, values, args)
 

@@ -199,7 +199,7 @@ def test_a_denied_country_sees_no_part_of_a_cluster_through_the_hidden_record(se
         services.clusters.get(rome_p, a["id"])
     # Rome's lookups: the hidden record is simply not there.
     answers = services.lookups.lookup(rome_p, [LookupItem("91.203.5.1"), LookupItem("91.203.5.2")])
-    assert [x.records for x in answers] == [[a["id"]], [c["id"]]]
+    assert [x.records for x in answers] == [(a["id"],), (c["id"],)]
     assert "NCB Berlin" not in orjson.dumps([x.to_json() for x in answers]).decode()
 
 
@@ -246,10 +246,10 @@ def test_every_hit_notifies_the_source_and_restricted_hits_name_only_a_contact(s
     )
     assert (first.outcome, first.records, first.contacts) == (
         Outcome.RESTRICTED,
-        [],
-        ["Secretariat"],
+        (),
+        ("Secretariat",),
     )
-    assert (second.outcome, second.contacts) == (Outcome.RESTRICTED, ["NCB Paris"])
+    assert (second.outcome, second.contacts) == (Outcome.RESTRICTED, ("NCB Paris",))
     notices = _api(services, paris, Role.MEMBER).get("/api/v1/alerts").json()["items"]
     hits = [n for n in notices if n["kind"] == "hit"]
     assert {n["record"] for n in hits} == {red["id"], amber["id"]}
@@ -430,7 +430,7 @@ def test_a_bulk_write_of_many_new_values_indexes_each_under_its_own_record(servi
     objs = [green(indicator(pattern=f"[file:hashes.'SHA-256' = '{d}']")) for d in digests]
     services.ingest.ingest_objects(objs, principal=LOCAL_ADMIN, source=paris)
     answers = services.lookups.lookup(LOCAL_ADMIN, [LookupItem(d, "sha256") for d in digests])
-    assert [a.records for a in answers] == [[o["id"]] for o in objs]
+    assert [a.records for a in answers] == [(o["id"],) for o in objs]
 
 
 def test_each_value_counts_its_carriers_across_writes(services):

@@ -500,3 +500,69 @@ def test_normalise_is_idempotent(kind, data):
     once = _normalised_or_none(kind, raw)
     if once is not None:
         assert normalise(kind, once) == once, (raw, once)
+
+
+# --- the stored-domain shortcut ------------------------------------------------------------------
+
+# Near-domains: the characters a stored domain may hold, and those that make one differ (case,
+# dots at either end, hyphens at label ends, digits-only top labels, punycode prefixes, defanging).
+_DOMAIN_SOUP = st.lists(
+    st.sampled_from(
+        [
+            "a",
+            "z",
+            "0",
+            "9",
+            "_",
+            "-",
+            ".",
+            "..",
+            "A",
+            "xn--",
+            "xn--mnchen-3ya",
+            "[.]",
+            " ",
+            "é",
+            "*",
+            "com",
+            "1",
+            "q" * 63,
+            "r" * 64,
+        ]
+    ),
+    min_size=1,
+    max_size=12,
+).map("".join)
+
+
+def _full_walk(raw: str) -> str | None:
+    try:
+        return obs._host(T.DOMAIN, obs.refang(raw))
+    except NormaliseError as exc:
+        return f"error: {exc}"
+
+
+@SETTINGS
+@given(_DOMAIN_SOUP)
+def test_the_stored_domain_shortcut_answers_as_the_full_walk(raw: str) -> None:
+    try:
+        fast: str | None = normalise(T.DOMAIN, raw)
+    except NormaliseError as exc:
+        fast = f"error: {exc}"
+    assert fast == _full_walk(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["a.b", "x0123.net", "a_b.example-1.org", "1.2.3.a4", f"{'q' * 63}.com", "a-1.b"],
+)
+def test_the_stored_domain_shortcut_takes_stored_domains_as_they_are(raw: str) -> None:
+    assert obs._STORED_DOMAIN.fullmatch(raw)
+    assert normalise(T.DOMAIN, raw) == raw == _full_walk(raw)
+
+
+@pytest.mark.parametrize(
+    "raw", ["a", "a.1", "-a.com", "a-.com", "a..com", "A.com", "a.com.", f"{'r' * 64}.com"]
+)
+def test_the_stored_domain_shortcut_leaves_the_rest_to_the_full_walk(raw: str) -> None:
+    assert not obs._STORED_DOMAIN.fullmatch(raw)

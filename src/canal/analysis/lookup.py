@@ -12,7 +12,7 @@ is logged as a security incident.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -55,6 +55,10 @@ _HITS = (
 )
 
 
+#: Observable types by name, for the lookup's hot loop (an enum's call is slower).
+_TYPES: dict[str, ObservableType] = {t.value: t for t in ObservableType}
+
+
 class Outcome(StrEnum):
     NO_HIT = "no-hit"
     HIT = "hit"
@@ -62,14 +66,15 @@ class Outcome(StrEnum):
     INVALID = "invalid"
 
 
-@dataclass
+@dataclass(slots=True)
 class LookupAnswer:
     value: str
     type: str | None = None
     normalised: str | None = None
     outcome: Outcome = Outcome.NO_HIT
-    records: list[str] = field(default_factory=list)
-    contacts: list[str] = field(default_factory=list)
+    # Tuples until filled: a batch builds one answer per value, mostly no-hits.
+    records: tuple[str, ...] = ()
+    contacts: tuple[str, ...] = ()
     flag: str | None = None
     error: str | None = None
 
@@ -222,28 +227,41 @@ class LookupService:
     def prepare(
         self, items: Sequence[LookupItem]
     ) -> tuple[list[LookupAnswer], dict[Observable, list[int]]]:
+        """An answer per item, and the positions of each distinct normalised value wanted.
+        Values that cannot be looked up (no type, unknown type, not normalisable) get their
+        answer here, as INVALID with the reason."""
         answers: list[LookupAnswer] = []
         wanted: dict[Observable, list[int]] = {}
+        types = _TYPES
         for i, item in enumerate(items):
-            answer = LookupAnswer(value=item.value, type=item.type)
+            answer = LookupAnswer(item.value, item.type)
             answers.append(answer)
             kind_text = item.type or (guess_type(item.value) or "")
-            if not kind_text:
-                answer.outcome = Outcome.INVALID
-                answer.error = "cannot tell the type of this value; give one"
-                continue
-            try:
-                kind = ObservableType(kind_text)
-                value = normalise(kind, item.value)
-            except ValueError as exc:
+            kind = types.get(kind_text)
+            if kind is None:
                 answer.outcome = Outcome.INVALID
                 answer.error = (
-                    str(exc) if isinstance(exc, NormaliseError) else f"unknown type {kind_text!r}"
+                    f"unknown type {kind_text!r}"
+                    if kind_text
+                    else "cannot tell the type of this value; give one"
+                )
+                continue
+            try:
+                value = normalise(kind, item.value)
+            except ValueError as exc:  # NormaliseError, or a parser's own below it
+                answer.outcome = Outcome.INVALID
+                answer.error = (
+                    str(exc) if isinstance(exc, NormaliseError) else f"not a valid {kind.value}"
                 )
                 continue
             answer.type = kind.value
             answer.normalised = value
-            wanted.setdefault(Observable(kind, value), []).append(i)
+            observable = Observable(kind, value)
+            positions = wanted.get(observable)
+            if positions is None:
+                wanted[observable] = [i]
+            else:
+                positions.append(i)
         return answers, wanted
 
     def lookup(
@@ -294,11 +312,12 @@ class LookupService:
         logged: list[str] = []
         for observable, positions in wanted.items():
             flag = flags.get(observable)
+            held = carriers.get(observable)
+            if flag is None and held is None:
+                continue  # no hit: the answer as prepared
             hits: list[str] = []
             contacts: set[str] = set()
-            for pk, stix_id, handling_id, retention, release, art3, disseminator in carriers.get(
-                observable, ()
-            ):
+            for pk, stix_id, handling_id, retention, release, art3, disseminator in held or ():
                 key = (handling_id, retention > now_us, release, art3, disseminator is not None)
                 answer = decided.get(key)
                 record = None
@@ -354,10 +373,10 @@ class LookupService:
                     continue
                 if hits:
                     a.outcome = Outcome.HIT
-                    a.records = sorted(set(hits))
+                    a.records = tuple(sorted(set(hits)))
                 elif contacts:
                     a.outcome = Outcome.RESTRICTED
-                a.contacts = sorted(contacts)
+                a.contacts = tuple(sorted(contacts))
         return logged, notices
 
     @staticmethod

@@ -340,7 +340,20 @@ def _cidr(raw: str) -> str:
     return str(net)
 
 
+# A domain already in its stored form: lower-case ASCII labels of 1 to 63 characters, none
+# starting or ending with '-', at least two, the last not all digits. Punycode labels ("xn--")
+# and anything longer than 253 characters take the whole walk.
+_STORED_DOMAIN: Final = re.compile(
+    r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+"
+    r"(?=[a-z0-9_-]*[a-z_-])[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+)
+
+
 def _domain(raw: str) -> str:
+    # Most values arrive as stored (feeds, lookups): one regex instead of refanging and the
+    # checks of _host, which would return them unchanged.
+    if len(raw) <= 253 and "xn--" not in raw and _STORED_DOMAIN.fullmatch(raw):
+        return raw
     return _host(T.DOMAIN, refang(raw))
 
 
