@@ -57,6 +57,17 @@ def test_no_token_or_a_bad_token_is_401_with_a_challenge(api):
     assert_error(wrong, 401, "unauthenticated")
 
 
+def test_a_lookup_without_a_valid_token_is_401_whatever_its_body(api):
+    # The lookup authenticates in its own worker call, not through the shared dependency.
+    bare = TestClient(api.app)
+    for headers in ({}, {"Authorization": "Bearer canal_nope"}):
+        for body in (b'{"values": ["203.0.113.7"]}', b"not json", b'{"values": []}'):
+            response = bare.post("/api/v1/lookup", content=body, headers=headers)
+            assert_error(response, 401, "unauthenticated")
+            assert response.headers["www-authenticate"].startswith("Bearer")
+    assert api.post("/api/v1/lookup", content=b"not json").status_code == 400
+
+
 def test_submit_then_list_and_get(api):
     objects = [indicator(), malware()]
     response = api.post("/api/v1/objects?tlp=green", content=orjson.dumps(bundle(*objects)))
