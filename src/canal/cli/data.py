@@ -69,6 +69,11 @@ def ingest(
     own).
     """
     svc = services()
+    # The WAL is copied back into the database beside the writes, as the server does, rather
+    # than inside the commit that crosses its limit (a third of a bulk import's time with the
+    # observable index). The checking process forked later runs no database code, so no lock
+    # this thread may hold at the fork matters to it (ingest.aside).
+    svc.database.checkpoint_in_background()
     who = principal(token)
     org = svc.accounts.org(source)
     orgs = svc.accounts.list_orgs()

@@ -7,9 +7,10 @@ results back in batches, so that on a machine with two cores the checks of the n
 overlap the write of this one.
 
 Forking copies the parent, so the child iterates the very iterable the parent was given (a
-generator over a feed included) without it being pickled. It is meant for processes that run
-no other threads (the CLI): a fork copies locks as they are, and one held by another thread at
-that moment would never be released in the child.
+generator over a feed included) without it being pickled. It is meant for processes whose
+other threads hold only locks the child never takes (the CLI, whose one other thread copies the
+WAL back into the database): a fork copies locks as they are, and one held by another thread
+at that moment would never be released in the child. The child runs no database code.
 """
 
 from __future__ import annotations

@@ -221,6 +221,9 @@ class IngestService:
             if aside
             else self._checked(objects)
         )
+        # Checked aside, the first chunk is written as soon as a fifth of one is ready: the
+        # writes start while the rest is being checked rather than after a whole chunk.
+        limit = max(1, self.chunk_size // 5) if aside else self.chunk_size
         for index, item in enumerate(stream):
             seen += 1
             if isinstance(item, Rejected):
@@ -238,8 +241,9 @@ class IngestService:
                 )
                 continue
             chunk.append(_Prepared(index, item.checked, handling, retention, item.derived))
-            if len(chunk) >= self.chunk_size:
+            if len(chunk) >= limit:
                 flush()
+                limit = self.chunk_size
                 if progress:
                     progress(seen, total)
         flush()
