@@ -62,10 +62,17 @@ def test_a_lookup_without_a_valid_token_is_401_whatever_its_body(api):
     bare = TestClient(api.app)
     for headers in ({}, {"Authorization": "Bearer canal_nope"}):
         for body in (b'{"values": ["203.0.113.7"]}', b"not json", b'{"values": []}'):
-            response = bare.post("/api/v1/lookup", content=body, headers=headers)
-            assert_error(response, 401, "unauthenticated")
-            assert response.headers["www-authenticate"].startswith("Bearer")
+            for query in ("", "?purpose=no-such-purpose"):
+                response = bare.post(f"/api/v1/lookup{query}", content=body, headers=headers)
+                assert_error(response, 401, "unauthenticated")
+                assert response.headers["www-authenticate"].startswith("Bearer")
     assert api.post("/api/v1/lookup", content=b"not json").status_code == 400
+    bad_purpose = api.post(
+        "/api/v1/lookup",
+        content=b'{"values": ["203.0.113.7"]}',
+        headers={"X-Canal-Purpose": "no-such-purpose"},
+    )
+    assert_error(bad_purpose, 400, "invalid-input")
 
 
 def test_submit_then_list_and_get(api):

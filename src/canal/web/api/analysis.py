@@ -7,16 +7,17 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from canal.analysis.clusters import view_json
 from canal.analysis.lookup import LookupAnswer, LookupItem, notices_for
 from canal.errors import InvalidInput
+from canal.ingest.defaults import parse_purpose
 from canal.model.stix import format_micros
 from canal.web.auth import bearer_token, services_of
-from canal.web.deps import CallerDep, PurposeDep
+from canal.web.deps import PURPOSE_HELP, CallerDep, PurposeDep
 from canal.web.responses import JsonResponse
 
 router = APIRouter(prefix="/api/v1", tags=["analysis"])
@@ -58,18 +59,25 @@ def _items(body: dict[str, Any]) -> list[LookupItem]:
         }
     },
 )
-async def lookup(request: Request, purpose: PurposeDep = None) -> JsonResponse:
+async def lookup(
+    request: Request,
+    purpose: Annotated[str | None, Query(description=PURPOSE_HELP)] = None,
+    x_canal_purpose: Annotated[str | None, Header(description=PURPOSE_HELP)] = None,
+) -> JsonResponse:
     services = services_of(request)
     token = bearer_token(request)
+    purpose_text = purpose or x_canal_purpose
     raw = await request.body()
 
     def work() -> list[LookupAnswer]:
         # The caller is authenticated here rather than by a dependency: one trip through the
-        # thread pool per lookup instead of two, a good part of a single value's latency.
+        # thread pool per lookup instead of two, a good part of a single value's latency. What
+        # it sent is read only once it is known.
         caller = services.accounts.authenticate(token)
+        why = parse_purpose(purpose_text)
         body = _parsed_body(raw)
         if "tokens" not in body:
-            return services.lookups.lookup(caller, _items(body), purpose=purpose)
+            return services.lookups.lookup(caller, _items(body), purpose=why)
         tokens = body["tokens"]
         if (
             not isinstance(tokens, list)
@@ -77,7 +85,7 @@ async def lookup(request: Request, purpose: PurposeDep = None) -> JsonResponse:
             or not tokens
         ):
             raise InvalidInput("tokens", "a non-empty list of hexadecimal tokens")
-        return services.lookups.lookup_tokens(caller, tokens, purpose=purpose)
+        return services.lookups.lookup_tokens(caller, tokens, purpose=why)
 
     answers = await anyio.to_thread.run_sync(work, limiter=_lookup_limiter(request))
     return JsonResponse({"results": [a.to_json() for a in answers]})
