@@ -233,6 +233,24 @@ def test_restricted_and_denied_versus_absent_answers_are_byte_identical(services
     assert cluster_with.status_code == 404
 
 
+def test_a_lookup_over_http_answers_for_the_purpose_given_in_query_or_header(services):
+    paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
+    for_analysis = indicator("91.203.5.62", extensions=ext(purposes=["threat-analysis"]))
+    services.ingest.ingest_objects([for_analysis], principal=LOCAL_ADMIN, source=paris)
+    client = _api(services, rome, Role.MEMBER)
+    body = orjson.dumps({"values": ["91.203.5.62"]})
+
+    def result(**kwargs) -> str:
+        response = client.post("/api/v1/lookup", content=body, **kwargs)
+        assert response.status_code == 200, response.text
+        return str(response.json()["results"][0]["result"])
+
+    assert result() == "restricted"  # a member's default purpose is not the one permitted
+    assert result(params={"purpose": "threat-analysis"}) == "hit"
+    assert result(headers={"X-Canal-Purpose": "threat-analysis"}) == "hit"
+
+
 def test_every_hit_notifies_the_source_and_restricted_hits_name_only_a_contact(services):
     paris = add_org(services)
     rome = add_org(services, "NCB Rome", country="IT")
