@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from canal.ingest.service import ASIDE_FROM
 from canal.store.migrate import head_revision
 from cli_runner import Cli
 from factories import bundle, indicator, malware
@@ -91,6 +92,24 @@ def test_ingest_export_round_trip(cli, tmp_path):
     # Without -o the bundle goes to stdout.
     to_stdout = cli("export")
     assert orjson.loads(to_stdout.stdout)["type"] == "bundle"
+
+
+def test_a_bulk_ingest_checked_aside_stores_and_links_everything(cli, tmp_path):
+    # Past ASIDE_FROM objects the checks run in a forked process while this one writes, and the
+    # WAL is copied back from a thread: the command must end cleanly with everything stored.
+    path = tmp_path / "bulk.json"
+    count = ASIDE_FROM + 1_000
+    path.write_bytes(
+        orjson.dumps(bundle(*(indicator(f"198.51.{i // 250}.{i % 250}") for i in range(count))))
+    )
+    result = cli("ingest", str(path), "--source", "NCB Paris", "--tlp", "green")
+    assert result.code == 0, result.stderr
+    assert orjson.loads(result.stdout)["created"] == count
+    looked = cli("lookup", "198.51.3.7", "198.51.200.1", "--json")
+    assert [orjson.loads(line)["result"] for line in looked.stdout.splitlines()] == [
+        "hit",
+        "no-hit",
+    ]
 
 
 def test_ingest_reads_stdin(cli):
