@@ -210,12 +210,17 @@ def _api(services, org, role):
     return client
 
 
-def test_restricted_and_denied_versus_absent_answers_are_byte_identical(services):
+def _rome_asks_about_paris(services, held):
+    """Paris holds `held`; an API client for a member of NCB Rome."""
     paris = add_org(services)
     rome = add_org(services, "NCB Rome", country="IT")
+    services.ingest.ingest_objects([held], principal=LOCAL_ADMIN, source=paris)
+    return _api(services, rome, Role.MEMBER)
+
+
+def test_restricted_and_denied_versus_absent_answers_are_byte_identical(services):
     denied = indicator("91.203.5.50", extensions=ext(deny=["IT"]))
-    services.ingest.ingest_objects([denied], principal=LOCAL_ADMIN, source=paris)
-    client = _api(services, rome, Role.MEMBER)
+    client = _rome_asks_about_paris(services, denied)
     body = orjson.dumps({"values": ["91.203.5.50"]})
     with_record = client.post("/api/v1/lookup", content=body)
     cluster_with = client.get(f"/api/v1/clusters/{denied['id']}")
@@ -234,11 +239,8 @@ def test_restricted_and_denied_versus_absent_answers_are_byte_identical(services
 
 
 def test_a_lookup_over_http_answers_for_the_purpose_given_in_query_or_header(services):
-    paris = add_org(services)
-    rome = add_org(services, "NCB Rome", country="IT")
     for_analysis = indicator("91.203.5.62", extensions=ext(purposes=["threat-analysis"]))
-    services.ingest.ingest_objects([for_analysis], principal=LOCAL_ADMIN, source=paris)
-    client = _api(services, rome, Role.MEMBER)
+    client = _rome_asks_about_paris(services, for_analysis)
     body = orjson.dumps({"values": ["91.203.5.62"]})
 
     def result(**kwargs) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from canal.analysis.blind import blind, evaluate, finalize
 from canal.analysis.index import IN_CHUNK, ObservableIndex, by_kind
 from canal.analysis.observables import (
+    TYPES_BY_NAME,
     NormaliseError,
     Observable,
     ObservableType,
@@ -53,10 +54,6 @@ _HITS = (
     "LEFT JOIN records r ON r.pk = ro.record_pk AND r.is_latest AND NOT r.revoked "
     "WHERE o.kind = {mark} AND o.value IN ({marks})"
 )
-
-
-#: Observable types by name, for the lookup's hot loop (an enum's call is slower).
-_TYPES: dict[str, ObservableType] = {t.value: t for t in ObservableType}
 
 
 class Outcome(StrEnum):
@@ -232,12 +229,11 @@ class LookupService:
         answer here, as INVALID with the reason."""
         answers: list[LookupAnswer] = []
         wanted: dict[Observable, list[int]] = {}
-        types = _TYPES
         for i, item in enumerate(items):
-            answer = LookupAnswer(item.value, item.type)
+            answer = LookupAnswer(value=item.value, type=item.type)
             answers.append(answer)
             kind_text = item.type or (guess_type(item.value) or "")
-            kind = types.get(kind_text)
+            kind = TYPES_BY_NAME.get(kind_text)
             if kind is None:
                 answer.outcome = Outcome.INVALID
                 answer.error = (
@@ -256,12 +252,7 @@ class LookupService:
                 continue
             answer.type = kind.value
             answer.normalised = value
-            observable = Observable(kind, value)
-            positions = wanted.get(observable)
-            if positions is None:
-                wanted[observable] = [i]
-            else:
-                positions.append(i)
+            wanted.setdefault(Observable(kind, value), []).append(i)
         return answers, wanted
 
     def lookup(

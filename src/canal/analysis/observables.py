@@ -72,6 +72,11 @@ class ObservableType(StrEnum):
     ASN = "asn"
 
 
+#: Types by name: a dictionary lookup where hot loops (lookup batches, objects back from the
+#: checking process) would otherwise pay for the enum's call.
+TYPES_BY_NAME: Final[dict[str, ObservableType]] = {t.value: t for t in ObservableType}
+
+
 @dataclass(frozen=True, slots=True)
 class Observable:
     type: ObservableType

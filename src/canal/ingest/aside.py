@@ -33,7 +33,7 @@ except ImportError:  # not on this platform: pipes keep their default size
     fcntl = None  # type: ignore[assignment]
 
 from canal.analysis.index import Derived
-from canal.analysis.observables import Observable, ObservableType
+from canal.analysis.observables import TYPES_BY_NAME, Observable
 from canal.errors import CanalError
 from canal.ingest.stix import CheckedObject, ObjectRejected, check_object
 from canal.model.handling import Tlp
@@ -206,7 +206,6 @@ def _row(
     )
 
 
-_TYPES = {t.value: t for t in ObservableType}
 _TLPS = {t.value: t for t in Tlp}
 
 
@@ -229,7 +228,7 @@ def _item(row: tuple[Any, ...]) -> Checked | Rejected:
         None
         if seen is None
         else Derived(
-            tuple(Observable(_TYPES[kind], value) for kind, value in seen),
+            tuple(Observable(TYPES_BY_NAME[kind], value) for kind, value in seen),
             frozenset(refs),
         )
     )

@@ -17,9 +17,14 @@ PURPOSE_HELP = (
 )
 
 
+#: The purpose as a query parameter or a header; routes that read it themselves (the lookup,
+#: after authenticating its caller) declare these two.
+PurposeQuery = Annotated[str | None, Query(description=PURPOSE_HELP)]
+PurposeHeader = Annotated[str | None, Header(description=PURPOSE_HELP)]
+
+
 async def request_purpose(
-    purpose: Annotated[str | None, Query(description=PURPOSE_HELP)] = None,
-    x_canal_purpose: Annotated[str | None, Header(description=PURPOSE_HELP)] = None,
+    purpose: PurposeQuery = None, x_canal_purpose: PurposeHeader = None
 ) -> Purpose | None:
     # async: a plain function would take a trip through the thread pool for a parse.
     return parse_purpose(purpose or x_canal_purpose)

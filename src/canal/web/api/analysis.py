@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -17,7 +17,7 @@ from canal.errors import InvalidInput
 from canal.ingest.defaults import parse_purpose
 from canal.model.stix import format_micros
 from canal.web.auth import bearer_token, services_of
-from canal.web.deps import PURPOSE_HELP, CallerDep, PurposeDep
+from canal.web.deps import CallerDep, PurposeDep, PurposeHeader, PurposeQuery
 from canal.web.responses import JsonResponse
 
 router = APIRouter(prefix="/api/v1", tags=["analysis"])
@@ -61,8 +61,8 @@ def _items(body: dict[str, Any]) -> list[LookupItem]:
 )
 async def lookup(
     request: Request,
-    purpose: Annotated[str | None, Query(description=PURPOSE_HELP)] = None,
-    x_canal_purpose: Annotated[str | None, Header(description=PURPOSE_HELP)] = None,
+    purpose: PurposeQuery = None,
+    x_canal_purpose: PurposeHeader = None,
 ) -> JsonResponse:
     services = services_of(request)
     token = bearer_token(request)
