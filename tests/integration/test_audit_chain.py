@@ -162,3 +162,71 @@ def test_a_server_merges_subjects_off_the_request_path(services, monkeypatch):
     with services.database.read() as conn:
         assert len(conn.execute(select(audit_subject_index)).all()) == 6
     assert services.audit.verify().ok
+
+
+def test_a_background_merge_goes_a_slice_at_a_time_and_one_cut_short_is_taken_up(
+    services, monkeypatch
+):
+    """The background merge inserts its batch in slices, each a transaction of its own, and
+    moves the head last: cut short after some slices, a record's history still reads each
+    entry once, and the next merge (the background one or a writer's) skips what is there."""
+    from canal.store import audit as audit_store  # noqa: PLC0415
+
+    monkeypatch.setattr(audit_store, "SUBJECT_MERGE_AT", 4)
+    monkeypatch.setattr(audit_store, "SUBJECT_MERGE_CAP", 100)
+    monkeypatch.setattr(audit_store, "SUBJECT_MERGE_SLICE", 2)
+    services.database.merges_in_background = True
+    org = add_org(services)
+    first = [indicator(f"203.0.113.{i}") for i in range(6)]
+    services.ingest.ingest_objects(first, principal=LOCAL_ADMIN, source=org)
+
+    def index_rows() -> int:
+        with services.database.read() as conn:
+            return len(conn.execute(select(audit_subject_index)).all())
+
+    def unmerged() -> int:
+        with services.database.read() as conn:
+            return conn.execute(select(sequencer.c.unmerged_subjects)).scalar_one()
+
+    # Cut short after two of the three slices.
+    real_write, writes = services.database.write, []
+
+    def failing_write(**kwargs):
+        writes.append(kwargs)
+        if len(writes) == 3:
+            raise RuntimeError("the process went away")
+        return real_write(**kwargs)
+
+    monkeypatch.setattr(services.database, "write", failing_write)
+    with pytest.raises(RuntimeError):
+        services.audit.merge_subjects_when_due()
+    monkeypatch.setattr(services.database, "write", real_write)
+    assert index_rows() == 4
+    assert unmerged() == 6  # the head did not move
+    for obj in first:
+        history = services.audit.entries_for_record(LOCAL_ADMIN, obj["id"])
+        assert [e.action for e in history] == ["data:record:create"], obj["id"]
+
+    # A writer past the cap merges everything in its own transaction, over the rows placed.
+    monkeypatch.setattr(audit_store, "SUBJECT_MERGE_CAP", 7)
+    second = [indicator(f"198.51.100.{i}") for i in range(2)]
+    services.ingest.ingest_objects(second, principal=LOCAL_ADMIN, source=org)
+    assert unmerged() == 0
+    assert index_rows() == 8
+
+    # And the background merge, cut short again, is taken up by itself.
+    monkeypatch.setattr(audit_store, "SUBJECT_MERGE_CAP", 100)
+    third = [indicator(f"192.0.2.{i}") for i in range(5)]
+    services.ingest.ingest_objects(third, principal=LOCAL_ADMIN, source=org)
+    writes.clear()
+    monkeypatch.setattr(services.database, "write", failing_write)
+    with pytest.raises(RuntimeError):
+        services.audit.merge_subjects_when_due()
+    monkeypatch.setattr(services.database, "write", real_write)
+    assert services.audit.merge_subjects_when_due()
+    assert unmerged() == 0
+    assert index_rows() == 13
+    for obj in first + second + third:
+        history = services.audit.entries_for_record(LOCAL_ADMIN, obj["id"])
+        assert [e.action for e in history] == ["data:record:create"], obj["id"]
+    assert services.audit.verify().ok

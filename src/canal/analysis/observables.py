@@ -1112,6 +1112,9 @@ def _ip_kind(value: str, v6: bool) -> ObservableType:
 
 
 def _host_kind(value: str) -> ObservableType:
+    # Refanging only turns marks into punctuation: without the letters, no onion service.
+    if "onion" not in value.lower():
+        return T.DOMAIN
     return T.ONION if refang(value).lower().rstrip(".").endswith(".onion") else T.DOMAIN
 
 
@@ -1211,7 +1214,9 @@ def _pattern_kind(object_type: str, path: tuple[str, ...], value: str) -> Observ
 # The common shapes of indicator patterns: observation expressions joined by AND/OR/FOLLOWEDBY,
 # each a list of `path = literal` or `path IN (literals)` joined by AND/OR. Anything else goes to
 # stix2-patterns.
-_LITERAL: Final = r"'(?:[^'\\]|\\['\\])*'|-?[0-9]+"
+# A quoted literal as runs of plain characters between escapes: one step per run rather than one
+# alternation per character (a SHA-256 literal is 64 of them), and the same strings.
+_LITERAL: Final = r"'[^'\\]*(?:\\['\\][^'\\]*)*'|-?[0-9]+"
 _STEP: Final = r"(?:[A-Za-z0-9_-]+|'[^']*')"
 _PATH: Final = rf"[a-z0-9][a-z0-9-]*:{_STEP}(?:\.{_STEP}|\[(?:\*|[0-9]+)\])*"
 _COMPARISON: Final = (
@@ -1225,7 +1230,7 @@ _SIMPLE_PATTERN: Final = re.compile(
 _COMPARISON_RE: Final = re.compile(_COMPARISON)
 # Binary, hex and timestamp literals are matched whole so that their quotes are not misread.
 _LITERAL_RE: Final = re.compile(
-    r"[hbt]'(?:[^'\\]|\\.)*'|'((?:[^'\\]|\\.)*)'|(-?[0-9]+(?:\.[0-9]+)?)"
+    r"[hbt]'[^'\\]*(?:\\.[^'\\]*)*'|'([^'\\]*(?:\\.[^'\\]*)*)'|(-?[0-9]+(?:\.[0-9]+)?)"
 )
 _STEP_RE: Final = re.compile(r"'([^']*)'|([A-Za-z0-9_-]+)|\[(?:\*|[0-9]+)\]")
 _ESCAPE: Final = re.compile(r"\\(.)")

@@ -18,12 +18,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from canal.clock import Clock
 from canal.model.stix import SCO_TYPES, UNMARKED_TYPES
 from canal.store.database import Database
 from canal.store.records import IN_CHUNK
+from canal.store.sql import insert_skipping_duplicates
 from canal.store.tables import index_positions, ransomware_links, records
 from canal.store.unit import write_unit
 
@@ -164,9 +164,8 @@ class RansomwareIndex:
             if _position(conn) != position:
                 return False
             if rows:
-                statement = _insert(conn).on_conflict_do_nothing()
                 conn.execute(
-                    statement,
+                    insert_skipping_duplicates(conn, ransomware_links),
                     [{"stix_id": s, "seed_id": seed, "via_id": via} for s, seed, via in rows],
                 )
             found = conn.execute(
@@ -181,11 +180,6 @@ class RansomwareIndex:
                     .values(position=reached)
                 )
         return True
-
-
-def _insert(conn: Connection) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(ransomware_links)
 
 
 def _position(conn: Connection) -> int:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Connection, Select, Table, bindparam
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -89,6 +90,13 @@ def rows_where_in(
             )
             out.extend(cursor.fetchall())
     return out
+
+
+def insert_skipping_duplicates(conn: Connection, table: Table) -> Any:
+    """An INSERT into `table` that leaves out rows whose key is already there (ON CONFLICT DO
+    NOTHING, in each back end's dialect): for writes that may repeat one cut short."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
