@@ -31,8 +31,9 @@ from canal.model.org import OrgKind
 from canal.store.migrate import upgrade
 from canal.store.tables import observables, sequencer
 
+# The correlation bench's world and checkpoint, from the file beside this one.
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_correlate import checkpoint, indicators  # noqa: E402 - the bench's helpers, beside it
+from bench_correlate import checkpoint, indicators
 
 
 def percentiles(latencies: list[float]) -> str:
