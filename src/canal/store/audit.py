@@ -23,7 +23,7 @@ SUBJECT_MERGE_AT = 50_000
 SUBJECT_MERGE_CAP = 4 * SUBJECT_MERGE_AT
 #: Subjects the background merge inserts per transaction. A whole batch in one transaction held
 #: the write lock for most of a second, and every lookup behind it waited that long; with slices
-#: of 500, lookups during a merge of 50,000 kept a p99 of 10 ms (bench/bench_audit_merge.py).
+#: of 500, lookups during a merge of 50,000 kept a p99 of 3 to 10 ms (bench/bench_audit_merge.py).
 SUBJECT_MERGE_SLICE = 500
 
 
