@@ -6,8 +6,9 @@ behind the merge of a batch into the by-record index (store.audit.merge_subjects
 Subjects are written as a server's writers write them (merging left to the background task),
 by ingesting `--subjects` new indicators; then one thread looks values up one at a time, back
 to back, each lookup its own small write as over HTTP, while the main thread runs the merge.
-Reported: the lookups' p50, p99 and worst latency before the merge and during it, and the
-merge's own time. Use the store `bench_correlate.py --keep` leaves (its index holds a million
+Reported: the merge's own time, and the lookups' p50, p99 and worst latency, of those begun
+during the merge and of those begun before it (the one under way when the merge began is
+among these). Use the store `bench_correlate.py --keep` leaves (its index holds a million
 subjects) to see the effect at scale; without --store a new store is made.
 """
 
