@@ -5,7 +5,7 @@ backslashes included; and an onion service is told from a domain as refanging wo
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from canal.analysis import observables as obs
@@ -68,6 +68,8 @@ def escaped_patterns(draw: st.DrawFn) -> str:
         mutated_patterns(st.one_of(escaped_patterns(), feed_patterns())),
     )
 )
+# Found by this property: an object type must start with a letter.
+@example("[4-addr:value = '0.0.0.0']")
 def test_the_regex_path_reads_what_stix2_patterns_reads(pattern: str) -> None:
     if obs._SIMPLE_PATTERN.fullmatch(pattern) is None:
         event("left to stix2-patterns")

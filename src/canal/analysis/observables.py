@@ -1218,7 +1218,8 @@ def _pattern_kind(object_type: str, path: tuple[str, ...], value: str) -> Observ
 # alternation per character (a SHA-256 literal is 64 of them), and the same strings.
 _LITERAL: Final = r"'[^'\\]*(?:\\['\\][^'\\]*)*'|-?[0-9]+"
 _STEP: Final = r"(?:[A-Za-z0-9_-]+|'[^']*')"
-_PATH: Final = rf"[a-z0-9][a-z0-9-]*:{_STEP}(?:\.{_STEP}|\[(?:\*|[0-9]+)\])*"
+# An object type starts with a letter, as the grammar's identifiers do ("4-addr" is no type).
+_PATH: Final = rf"[a-z][a-z0-9-]*:{_STEP}(?:\.{_STEP}|\[(?:\*|[0-9]+)\])*"
 _COMPARISON: Final = (
     rf"({_PATH})(?:\s*=\s*({_LITERAL})"
     rf"|\s+IN\s*\(\s*((?:{_LITERAL})(?:\s*,\s*(?:{_LITERAL}))*)\s*\))"
