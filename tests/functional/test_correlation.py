@@ -18,12 +18,13 @@ from canal.analysis.bloom import BloomFilter, expected_fp_rate
 from canal.analysis.lookup import LookupItem, Outcome
 from canal.demo.load import load_demo
 from canal.demo.world import World
+from canal.model.audit import EventTag
 from canal.model.extension import CANAL_EXTENSION_ID
 from canal.model.handling import Tlp
 from canal.model.org import OrgKind, Principal, Role
 from canal.model.stix import TLP2_MARKING_IDS
 from canal.store.sql import RETURNING_ROWS
-from canal.store.tables import observables, record_observables
+from canal.store.tables import audit_log, observables, record_observables
 from canal.web.app import create_app
 from factories import add_org, indicator
 
@@ -276,6 +277,62 @@ def test_every_hit_notifies_the_source_and_restricted_hits_name_only_a_contact(s
     assert {n["asked_by"] for n in hits} == {"NCB Rome"}
     # Rome's own alerts say nothing about Paris's records.
     assert _api(services, rome, Role.MEMBER).get("/api/v1/alerts").json()["items"] == []
+
+
+def test_a_mixed_batch_answers_each_position_and_logs_what_it_found(services):
+    """One value asked twice in two forms, a readable hit, a restricted one, a denied one, a
+    warninglisted one, an invalid one and a miss: each position gets its own answer, and the
+    processing log counts the values answered hit and restricted, naming only the records the
+    answers name."""
+    paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
+    readable = green(indicator("91.203.5.90"))
+    restricted = indicator("91.203.5.91", extensions=ext(purposes=["threat-analysis"]))
+    denied = indicator("91.203.5.92", extensions=ext(deny=["IT"]))
+    listed = green(indicator("8.8.8.8"))
+    services.ingest.ingest_objects(
+        [readable, restricted, denied, listed], principal=LOCAL_ADMIN, source=paris
+    )
+    with services.database.read() as conn:
+        logged_before = conn.execute(select(func.max(audit_log.c.seq))).scalar()
+    answers = services.lookups.lookup(
+        member(services, rome),
+        [
+            LookupItem("91.203.5.90"),
+            LookupItem("91.203.5.91"),
+            LookupItem("91.203.5.92"),
+            LookupItem("8.8.8.8"),
+            LookupItem("not a value", "ipv4"),
+            LookupItem("91.203.5.93"),
+            LookupItem("91[.]203.5.90", "ipv4"),
+        ],
+    )
+    assert [(a.outcome, a.records) for a in answers] == [
+        (Outcome.HIT, (readable["id"],)),
+        (Outcome.RESTRICTED, ()),
+        (Outcome.NO_HIT, ()),
+        (Outcome.NO_HIT, ()),
+        (Outcome.INVALID, ()),
+        (Outcome.NO_HIT, ()),
+        (Outcome.HIT, (readable["id"],)),
+    ]
+    assert answers[1].contacts == ("NCB Paris",)
+    assert "DNS" in str(answers[3].flag)
+    assert answers[2].flag is None
+    assert answers[6].normalised == "91.203.5.90"
+    with services.database.read() as conn:
+        [(seq, summary)] = conn.execute(
+            select(audit_log.c.seq, audit_log.c.summary).where(
+                audit_log.c.seq > logged_before, audit_log.c.action == EventTag.LOOKUP.value
+            )
+        ).all()
+    logged = orjson.loads(summary)
+    assert set(logged.pop("subjects")) == {readable["id"], restricted["id"]}
+    assert logged == {"values": 7, "hits": 2, "restricted": 1}
+    subjects = {e.seq for e in services.audit.entries_for_record(LOCAL_ADMIN, readable["id"])}
+    assert seq in subjects
+    assert seq in {e.seq for e in services.audit.entries_for_record(LOCAL_ADMIN, restricted["id"])}
+    assert seq not in {e.seq for e in services.audit.entries_for_record(LOCAL_ADMIN, denied["id"])}
 
 
 def test_link_alerts_once_per_new_link_and_only_what_the_source_may_see(services):

@@ -12,18 +12,17 @@ is logged as a security incident.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 
 from canal.analysis.blind import blind, evaluate, finalize
-from canal.analysis.index import IN_CHUNK, ObservableIndex, by_kind
+from canal.analysis.index import IN_CHUNK, ObservableIndex
 from canal.analysis.observables import (
     TYPES_BY_NAME,
     NormaliseError,
-    Observable,
     ObservableType,
     guess_type,
     normalise,
@@ -54,6 +53,12 @@ _HITS = (
     "LEFT JOIN records r ON r.pk = ro.record_pk AND r.is_latest AND NOT r.revoked "
     "WHERE o.kind = {mark} AND o.value IN ({marks})"
 )
+
+
+#: The values a lookup searches: type, then normalised value, then the positions in the batch
+#: that asked for it. Grouped by type as the index is searched (one "kind = ? AND value IN"
+#: per type), and built of plain strings: a batch is mostly no-hits, which need nothing more.
+Wanted = dict[str, dict[str, list[int]]]
 
 
 class Outcome(StrEnum):
@@ -112,6 +117,19 @@ class LookupLimits:
     per_type_per_minute: int
 
 
+@dataclass(slots=True)
+class _Found:
+    """What a lookup found, for its processing-log entry and its sources' notices."""
+
+    hits: int = 0  # values answered "hit"
+    restricted: int = 0  # values answered "restricted"
+    records: list[str] = field(default_factory=list)  # the records hit: the log's subjects
+    notices: list[dict[str, object]] = field(default_factory=list)
+
+
+#: Each type's name as a plain string.
+_NAMES: dict[ObservableType, str] = {t: t.value for t in ObservableType}
+
 #: Those who are not rate-limited: the local administrator only.
 UNLIMITED = frozenset({Role.ADMIN})
 
@@ -166,7 +184,12 @@ class LookupService:
         blinds and unblinds, the hub's side evaluates and matches, and the values themselves
         never reach the matching."""
         answers, wanted = self.prepare(items)
-        keyed = [(observable.key, *blind(observable.key)) for observable in wanted]
+        asked = [
+            (f"{kind}:{value}", positions)
+            for kind, by_value in wanted.items()
+            for value, positions in by_value.items()
+        ]
+        keyed = [(key, *blind(key)) for key, _ in asked]
         evaluated = (
             self.evaluate(principal, [point.hex() for _, _, point in keyed]) if keyed else []
         )
@@ -175,7 +198,7 @@ class LookupService:
             for (key, r, _), e in zip(keyed, evaluated, strict=True)
         ]
         matched = self.lookup_tokens(principal, tokens, purpose=purpose) if tokens else []
-        for positions, answer in zip(wanted.values(), matched, strict=True):
+        for (_, positions), answer in zip(asked, matched, strict=True):
             for i in positions:
                 answers[i].outcome = answer.outcome
                 answers[i].records = answer.records
@@ -199,38 +222,36 @@ class LookupService:
         self.index.ensure_blind_tokens(self.database, self.clock)
         wanted = [a.value for a in answers if a.outcome is not Outcome.INVALID]
         with self.database.read() as conn:
-            by_token: dict[str, Observable] = {}
+            by_token: dict[str, tuple[str, str]] = {}
             for start in range(0, len(wanted), IN_CHUNK):
                 for kind, value, blind in conn.execute(
                     select(observables.c.kind, observables.c.value, observables.c.blind).where(
                         observables.c.blind.in_(wanted[start : start + IN_CHUNK])
                     )
                 ):
-                    by_token[blind] = Observable(ObservableType(kind), value)
-        positions: dict[Observable, list[int]] = {}
+                    by_token[blind] = (kind, value)
+        positions: Wanted = {}
         for i, a in enumerate(answers):
-            found = by_token.get(a.value)
-            if found is not None:
-                positions.setdefault(found, []).append(i)
+            held = by_token.get(a.value)
+            if held is not None:
+                positions.setdefault(held[0], {}).setdefault(held[1], []).append(i)
         why = self.records.purpose_of(principal, purpose)
-        logged, notices = self._answer(principal, why, answers, positions)
-        self._commit(principal, why, answers, logged, notices)
+        found = self._answer(principal, why, answers, positions)
+        self._commit(principal, why, answers, found)
         for a in answers:
             a.type = None if a.outcome is not Outcome.INVALID else a.type
         return answers
 
     # -- the lookup ------------------------------------------------------------------------
 
-    def prepare(
-        self, items: Sequence[LookupItem]
-    ) -> tuple[list[LookupAnswer], dict[Observable, list[int]]]:
+    def prepare(self, items: Sequence[LookupItem]) -> tuple[list[LookupAnswer], Wanted]:
         """An answer per item, and the positions of each distinct normalised value wanted.
         Values that cannot be looked up (no type, unknown type, not normalisable) get their
         answer here, as INVALID with the reason."""
         answers: list[LookupAnswer] = []
-        wanted: dict[Observable, list[int]] = {}
+        wanted: Wanted = {}
         for i, item in enumerate(items):
-            answer = LookupAnswer(value=item.value, type=item.type)
+            answer = LookupAnswer(item.value, item.type)
             answers.append(answer)
             kind_text = item.type or (guess_type(item.value) or "")
             kind = TYPES_BY_NAME.get(kind_text)
@@ -250,9 +271,17 @@ class LookupService:
                     str(exc) if isinstance(exc, NormaliseError) else f"not a valid {kind.value}"
                 )
                 continue
-            answer.type = kind.value
+            # The type's own name, a plain string (kind_text may be an alias or a StrEnum).
+            answer.type = kind_text = _NAMES[kind]
             answer.normalised = value
-            wanted.setdefault(Observable(kind, value), []).append(i)
+            by_value = wanted.get(kind_text)
+            if by_value is None:
+                by_value = wanted[kind_text] = {}
+            positions = by_value.get(value)
+            if positions is None:
+                by_value[value] = [i]
+            else:
+                positions.append(i)
         return answers, wanted
 
     def lookup(
@@ -268,8 +297,8 @@ class LookupService:
             )
         purpose = self.records.purpose_of(principal, purpose)
         answers, wanted = self.prepare(items)
-        logged, notices = self._answer(principal, purpose, answers, wanted)
-        self._commit(principal, purpose, answers, logged, notices)
+        found = self._answer(principal, purpose, answers, wanted)
+        self._commit(principal, purpose, answers, found)
         return answers
 
     def _answer(
@@ -277,20 +306,22 @@ class LookupService:
         principal: Principal,
         purpose: Purpose,
         answers: list[LookupAnswer],
-        wanted: dict[Observable, list[int]],
-    ) -> tuple[list[str], list[dict[str, object]]]:
-        """Fill in the answers (read-only); returns the records hit and the notices due."""
+        wanted: Wanted,
+    ) -> _Found:
+        """Fill in the answers (read-only); returns what the lookup found, for the log and
+        the sources' notices."""
         now = self.clock.now()
         now_us = to_micros(now)
-        flags: dict[Observable, str] = {}
-        carriers: dict[Observable, list[Any]] = {}
+        # Only the values the index holds are visited below: in a screening batch, few.
+        flags: dict[tuple[str, str], str] = {}
+        carriers: dict[tuple[str, str], list[Any]] = {}
         with self.database.read() as conn:
-            for kind, by_value in by_kind(wanted).items():
+            for kind, by_value in wanted.items():
                 for row in rows_where_in(conn, _HITS, (kind,), list(by_value), chunk=IN_CHUNK):
                     if row[1] is not None:
-                        flags[by_value[row[0]]] = row[1]
+                        flags[kind, row[0]] = row[1]
                     elif row[2] is not None:
-                        carriers.setdefault(by_value[row[0]], []).append(row[2:])
+                        carriers.setdefault((kind, row[0]), []).append(row[2:])
             handlings = {
                 hid: self.reader.handlings.get(conn, hid)
                 for hid in {c[2] for rows in carriers.values() for c in rows}
@@ -299,16 +330,14 @@ class LookupService:
         # The answer depends on the record only through its handling and state: decide once
         # per distinct combination, not once per record.
         decided: dict[tuple[Any, ...], HitAnswer] = {}
-        notices: list[dict[str, object]] = []
-        logged: list[str] = []
-        for observable, positions in wanted.items():
-            flag = flags.get(observable)
-            held = carriers.get(observable)
-            if flag is None and held is None:
-                continue  # no hit: the answer as prepared
+        found = _Found()
+        for kind, value in flags.keys() | carriers.keys():
+            flag = flags.get((kind, value))
             hits: list[str] = []
             contacts: set[str] = set()
-            for pk, stix_id, handling_id, retention, release, art3, disseminator in held or ():
+            for pk, stix_id, handling_id, retention, release, art3, disseminator in carriers.get(
+                (kind, value), ()
+            ):
                 key = (handling_id, retention > now_us, release, art3, disseminator is not None)
                 answer = decided.get(key)
                 record = None
@@ -341,34 +370,42 @@ class LookupService:
                 elif record is not None:
                     orgs = orgs or self._orgs()  # only restricted hits name a contact
                     contacts.add(self._contact(record, orgs))
-                logged.append(stix_id)
+                found.records.append(stix_id)
                 source = handlings[handling_id].source_org_id
                 if source != principal.org.id:
-                    notices.append(
+                    found.notices.append(
                         {
                             "org_id": source,
                             "kind": "hit",
                             "record_id": stix_id,
                             "other_record_id": None,
                             "other_party": principal.org.name,
-                            "observable": observable.key,
+                            "observable": f"{kind}:{value}",
                             "detail": "the asker could read it"
                             if answer is HitAnswer.HIT
                             else "restricted hit",
                         }
                     )
+            positions = wanted[kind][value]
+            if flag:
+                for i in positions:
+                    answers[i].flag = flag
+                continue
+            outcome = Outcome.HIT if hits else Outcome.RESTRICTED if contacts else None
+            if outcome is None:
+                continue  # every carrier denied the asker: no hit, as prepared
+            if outcome is Outcome.HIT:
+                found.hits += len(positions)
+            else:
+                found.restricted += len(positions)
+            records = tuple(sorted(set(hits)))
+            named = tuple(sorted(contacts))
             for i in positions:
                 a = answers[i]
-                a.flag = flag
-                if flag:
-                    continue
-                if hits:
-                    a.outcome = Outcome.HIT
-                    a.records = tuple(sorted(set(hits)))
-                elif contacts:
-                    a.outcome = Outcome.RESTRICTED
-                a.contacts = tuple(sorted(contacts))
-        return logged, notices
+                a.outcome = outcome
+                a.records = records
+                a.contacts = named
+        return found
 
     @staticmethod
     def _contact(record: Record, orgs: dict[int, tuple[str, OrgKind]]) -> str:
@@ -428,16 +465,11 @@ class LookupService:
         principal: Principal,
         purpose: Purpose,
         answers: Sequence[LookupAnswer],
-        hit_ids: Sequence[str],
-        notices: Sequence[dict[str, object]],
+        found: _Found,
     ) -> None:
         """One transaction per lookup: the rate limit, the processing-log entry and the source
         notices. Over the limit, nothing of the answer is written and the caller gets a 429."""
-        summary = {
-            "values": len(answers),
-            "hits": sum(1 for a in answers if a.outcome is Outcome.HIT),
-            "restricted": sum(1 for a in answers if a.outcome is Outcome.RESTRICTED),
-        }
+        summary = {"values": len(answers), "hits": found.hits, "restricted": found.restricted}
         try:
             with write_unit(self.database, self.clock) as unit:
                 self._take(unit, principal, answers)
@@ -448,10 +480,10 @@ class LookupService:
                         org_id=principal.org.id or None,
                         purpose=purpose.value,
                         summary=summary,
-                        subjects=tuple(dict.fromkeys(hit_ids)),
+                        subjects=tuple(dict.fromkeys(found.records)),
                     )
                 )
-                add_notices(unit, notices)
+                add_notices(unit, found.notices)
         except RateLimited as exc:
             self._limited(principal, answers, exc)
 
