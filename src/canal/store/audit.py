@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, union_all
+from sqlalchemy import Connection, select, union_all
 
 from canal.model.audit import AuditEvent, LogEntry, entry_hash, summary_json
 from canal.store.database import Database
@@ -70,8 +70,9 @@ def append(
         head.last_log_seq = seq
         head.last_log_hash = digest
     if entries:
-        conn.execute(
-            insert(audit_log),
+        bulk_insert(
+            conn,
+            audit_log,
             [
                 {
                     "seq": e.seq,

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, case
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection
 
-from canal.store.tables import rate_counters
+from canal.store.sql import driver_rows
 
 WINDOW = 60_000_000  # one minute, in microseconds
 
@@ -31,25 +29,18 @@ class Charge:
     limit: int
 
 
-def _count_statement(dialect: Any) -> Any:
-    """One statement for all the counters of a call: insert each counter, or add to it in the
-    current window, or restart it in a new window, and return the new counts."""
-    stmt = dialect.insert(rate_counters)
-    current = rate_counters.c.window_start == stmt.excluded.window_start
-    return stmt.on_conflict_do_update(
-        index_elements=[rate_counters.c.key],
-        # Both right-hand sides read the row as it was before this update (standard SQL).
-        set_={
-            "count": case(
-                (current, rate_counters.c.count + stmt.excluded.count),
-                else_=stmt.excluded.count,
-            ),
-            "window_start": stmt.excluded.window_start,
-        },
-    ).returning(rate_counters.c.key, rate_counters.c.count)
-
-
-_STATEMENTS = {"sqlite": _count_statement(sqlite), "postgresql": _count_statement(postgresql)}
+#: One statement for all the counters of a call: insert each counter, or add to it in the
+#: current window, or restart it in a new window, and return the new counts. Both right-hand
+#: sides read the row as it was before this update (standard SQL). Every rate-limited call
+#: runs it: on the driver's cursor (store.sql.driver_rows), with a row of marks per counter.
+_COUNT = (
+    "INSERT INTO rate_counters (key, window_start, count) VALUES {rows}"
+    " ON CONFLICT (key) DO UPDATE SET count = CASE"
+    " WHEN rate_counters.window_start = excluded.window_start"
+    " THEN rate_counters.count + excluded.count ELSE excluded.count END,"
+    " window_start = excluded.window_start RETURNING key, count"
+)
+_ROW = "({mark}, {mark}, {mark})"
 
 
 def take(conn: Connection, charges: Sequence[Charge], *, now: int) -> None:
@@ -60,12 +51,9 @@ def take(conn: Connection, charges: Sequence[Charge], *, now: int) -> None:
     if not charges:
         return
     window_start = now - now % WINDOW
-    counts = dict(
-        conn.execute(
-            _STATEMENTS[conn.dialect.name],
-            [{"key": c.key, "window_start": window_start, "count": c.amount} for c in charges],
-        ).all()
-    )
+    sql = _COUNT.replace("{rows}", ", ".join(_ROW for _ in charges))
+    params = [p for c in charges for p in (c.key, window_start, c.amount)]
+    counts = dict(driver_rows(conn, sql, params))
     for charge in charges:
         used = counts[charge.key]
         if used > charge.limit:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection
 
 from canal.store.errors import StoreError
-from canal.store.tables import sequencer
+from canal.store.sql import driver_rows
 
 
 @dataclass(slots=True)
@@ -32,50 +32,40 @@ class SequenceHead:
         return self.last_date_added
 
 
-# Built once: lock_head and save_head run in every write transaction.
-_HEAD = select(
-    sequencer.c.last_date_added,
-    sequencer.c.last_log_seq,
-    sequencer.c.last_log_hash,
-    sequencer.c.merged_subject_seq,
-    sequencer.c.unmerged_subjects,
-).where(sequencer.c.id == 1)
-_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+# Every write transaction runs these two, on the driver's cursor (store.sql.driver_rows).
+_HEAD = (
+    "SELECT last_date_added, last_log_seq, last_log_hash, merged_subject_seq, unmerged_subjects"
+    " FROM sequencer WHERE id = 1"
+)
 _SAVE_HEAD = (
-    update(sequencer)
-    .where(sequencer.c.id == 1)
-    .values(
-        last_date_added=bindparam("date_added"),
-        last_log_seq=bindparam("log_seq"),
-        last_log_hash=bindparam("log_hash"),
-        merged_subject_seq=bindparam("merged_subject_seq"),
-        unmerged_subjects=bindparam("unmerged_subjects"),
-    )
+    "UPDATE sequencer SET last_date_added = {mark}, last_log_seq = {mark}, last_log_hash = {mark},"
+    " merged_subject_seq = {mark}, unmerged_subjects = {mark} WHERE id = 1"
 )
 
 
 def lock_head(conn: Connection) -> SequenceHead:
-    row = conn.execute(_HEAD if conn.dialect.name == "sqlite" else _HEAD_FOR_UPDATE).first()
-    if row is None:
+    rows = driver_rows(conn, _HEAD if conn.dialect.name == "sqlite" else f"{_HEAD} FOR UPDATE")
+    if not rows:
         raise StoreError("the store is not initialised: run 'canal init'")
-    return SequenceHead(row[0], row[1], row[2], row[3], row[4])
+    return SequenceHead(*rows[0])
 
 
 def save_head(conn: Connection, head: SequenceHead) -> None:
-    conn.execute(
+    driver_rows(
+        conn,
         _SAVE_HEAD,
-        {
-            "date_added": head.last_date_added,
-            "log_seq": head.last_log_seq,
-            "log_hash": head.last_log_hash,
-            "merged_subject_seq": head.merged_subject_seq,
-            "unmerged_subjects": head.unmerged_subjects,
-        },
+        (
+            head.last_date_added,
+            head.last_log_seq,
+            head.last_log_hash,
+            head.merged_subject_seq,
+            head.unmerged_subjects,
+        ),
     )
 
 
 def read_head(conn: Connection) -> SequenceHead:
-    row = conn.execute(_HEAD).first()
-    if row is None:
+    rows = driver_rows(conn, _HEAD)
+    if not rows:
         raise StoreError("the store is not initialised: run 'canal init'")
-    return SequenceHead(row[0], row[1], row[2], row[3], row[4])
+    return SequenceHead(*rows[0])

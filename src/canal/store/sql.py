@@ -68,6 +68,17 @@ def driver_cursor(conn: Connection) -> Iterator[tuple[Any, str]]:
         cursor.close()
 
 
+def driver_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run `sql`, whose text writes each positional parameter as `{mark}`, on the driver's
+    cursor and return its rows (none for a statement that returns none). For the statements
+    of every write transaction (the sequencer's head, the rate counters): SQLAlchemy's
+    execution costs about 90 us a statement here against 15 for the driver's, and a lookup's
+    write runs four of them."""
+    with driver_cursor(conn) as (cursor, mark):
+        cursor.execute(sql.format(mark=mark), params)
+        return cursor.fetchall() if cursor.description is not None else []
+
+
 def _row_values(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     # itemgetter builds each row's tuple in C: a generator per row cost as much as the insert.
     if len(names) == 1:
