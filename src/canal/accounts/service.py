@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
+
+from sqlalchemy import Connection
 
 from canal.clock import Clock
 from canal.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -197,14 +200,15 @@ class AccountService:
             return False
         return True
 
-    def authenticate(self, token: str) -> Principal:
+    def authenticate(self, token: str, *, conn: Connection | None = None) -> Principal:
         """The principal a presented token stands for. The same error for every failure that
-        could tell an attacker something."""
+        could tell an attacker something. `conn`: a read transaction of the caller's to read
+        the token in (a lookup reads it in the one it searches in), instead of one of its own."""
         if not token.startswith(TOKEN_PREFIX):
             raise Unauthenticated("the token is not a canal token")
         digest = hash_secret(token)
-        with self.database.read() as conn:
-            found = org_store.token_by_hash(conn, digest)
+        with self.database.read() if conn is None else nullcontext(conn) as reading:
+            found = org_store.token_by_hash(reading, digest)
             if found is None:
                 raise Unauthenticated("unknown token")
             row, stored, org = found

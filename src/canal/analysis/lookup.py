@@ -12,11 +12,12 @@ is logged as a security incident.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from canal.analysis.blind import blind, evaluate, finalize
 from canal.analysis.index import IN_CHUNK, ObservableIndex
@@ -125,6 +126,16 @@ class _Found:
     restricted: int = 0  # values answered "restricted"
     records: list[str] = field(default_factory=list)  # the records hit: the log's subjects
     notices: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredLookup:
+    """A lookup answered but not yet recorded: its answers go out only once it is."""
+
+    principal: Principal
+    purpose: Purpose
+    answers: list[LookupAnswer]
+    found: _Found
 
 
 #: Each type's name as a plain string.
@@ -291,15 +302,33 @@ class LookupService:
         *,
         purpose: Purpose | None = None,
     ) -> list[LookupAnswer]:
+        return self.record(self.answer(principal, items, purpose=purpose))
+
+    def answer(
+        self,
+        principal: Principal,
+        items: Sequence[LookupItem],
+        *,
+        purpose: Purpose | None = None,
+        conn: Connection | None = None,
+    ) -> AnsweredLookup:
+        """The answers, read-only; `record` writes the lookup down and releases them. `conn`:
+        a read transaction of the caller's to search in (the API's, in which it authenticated
+        the caller: one transaction less per single-value lookup)."""
         if len(items) > self.limits.batch:
             raise InvalidInput(
                 "values", f"{len(items)} values in one batch; the limit is {self.limits.batch}"
             )
         purpose = self.records.purpose_of(principal, purpose)
         answers, wanted = self.prepare(items)
-        found = self._answer(principal, purpose, answers, wanted)
-        self._commit(principal, purpose, answers, found)
-        return answers
+        found = self._answer(principal, purpose, answers, wanted, conn=conn)
+        return AnsweredLookup(principal, purpose, answers, found)
+
+    def record(self, answered: AnsweredLookup) -> list[LookupAnswer]:
+        """Count the lookup against the caller's rate limits, log it and notify the sources
+        (TooManyLookups past a limit, and nothing written); then its answers."""
+        self._commit(answered.principal, answered.purpose, answered.answers, answered.found)
+        return answered.answers
 
     def _answer(
         self,
@@ -307,6 +336,8 @@ class LookupService:
         purpose: Purpose,
         answers: list[LookupAnswer],
         wanted: Wanted,
+        *,
+        conn: Connection | None = None,
     ) -> _Found:
         """Fill in the answers (read-only); returns what the lookup found, for the log and
         the sources' notices."""
@@ -315,15 +346,15 @@ class LookupService:
         # Only the values the index holds are visited below: in a screening batch, few.
         flags: dict[tuple[str, str], str] = {}
         carriers: dict[tuple[str, str], list[Any]] = {}
-        with self.database.read() as conn:
+        with self.database.read() if conn is None else nullcontext(conn) as reading:
             for kind, by_value in wanted.items():
-                for row in rows_where_in(conn, _HITS, (kind,), list(by_value), chunk=IN_CHUNK):
+                for row in rows_where_in(reading, _HITS, (kind,), list(by_value), chunk=IN_CHUNK):
                     if row[1] is not None:
                         flags[kind, row[0]] = row[1]
                     elif row[2] is not None:
                         carriers.setdefault((kind, row[0]), []).append(row[2:])
             handlings = {
-                hid: self.reader.handlings.get(conn, hid)
+                hid: self.reader.handlings.get(reading, hid)
                 for hid in {c[2] for rows in carriers.values() for c in rows}
             }
         orgs: dict[int, tuple[str, OrgKind]] = {}
