@@ -167,21 +167,29 @@ def bench_incremental(
 
 
 def bench_lookup(
-    services, values: list[str], n: int, hit_share: float, seed: int
+    services, values: list[str], n: int, hit_share: float, seed: int, *, rounds: int = 3
 ) -> tuple[float, float]:
-    """(canal, bare IN) rates for a batch of n values of which `hit_share` are in the store,
-    the rest new domains."""
+    """(canal, bare IN) rates for `rounds` batches of n values of which `hit_share` are in
+    the store, the rest new domains: all the values over all the time, so that work a batch
+    leaves to a later one (the processing log's subjects, merged once 50,000 wait) is counted
+    where it falls, and one lucky or unlucky batch does not make the figure."""
     rng = random.Random(seed)
-    hits = int(n * hit_share)
-    sample = rng.sample(values, hits) + [
-        f"domain:none{seed}-{i}.example.net" for i in range(n - hits)
-    ]
-    rng.shuffle(sample)
-    items = [LookupItem(v.split(":", 1)[1], v.split(":", 1)[0]) for v in sample]
-    services.lookups.lookup(LOCAL_ADMIN, items[:1000])  # warm
-    start = time.perf_counter()
-    services.lookups.lookup(LOCAL_ADMIN, items)
-    canal_rate = n / (time.perf_counter() - start)
+    samples: list[list[str]] = []
+    for r in range(rounds):
+        hits = int(n * hit_share)
+        sample = rng.sample(values, hits) + [
+            f"domain:none{seed}-{r}-{i}.example.net" for i in range(n - hits)
+        ]
+        rng.shuffle(sample)
+        samples.append(sample)
+    services.lookups.lookup(LOCAL_ADMIN, [LookupItem("warm.example.net", "domain")] * 1000)
+    spent = 0.0
+    for sample in samples:
+        items = [LookupItem(v.split(":", 1)[1], v.split(":", 1)[0]) for v in sample]
+        start = time.perf_counter()
+        services.lookups.lookup(LOCAL_ADMIN, items)
+        spent += time.perf_counter() - start
+    canal_rate = rounds * n / spent
     # The ceiling: the same values in a bare indexed table, looked up with IN (...).
     with tempfile.TemporaryDirectory() as tmp:
         conn = sqlite3.connect(Path(tmp) / "bare.db")
@@ -189,12 +197,13 @@ def bench_lookup(
         conn.executemany("INSERT INTO v VALUES (?)", ((v,) for v in values))
         conn.commit()
         start = time.perf_counter()
-        for i in range(0, n, 500):
-            chunk = sample[i : i + 500]
-            conn.execute(
-                f"SELECT key FROM v WHERE key IN ({','.join('?' * len(chunk))})", chunk
-            ).fetchall()
-        bare_rate = n / (time.perf_counter() - start)
+        for sample in samples:
+            for i in range(0, n, 500):
+                chunk = sample[i : i + 500]
+                conn.execute(
+                    f"SELECT key FROM v WHERE key IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+        bare_rate = rounds * n / (time.perf_counter() - start)
         conn.close()
     return canal_rate, bare_rate
 
@@ -298,7 +307,8 @@ def main() -> None:
     for n, share in enumerate((0.0, 0.01, 0.1, 0.5)):
         canal_rate, bare_rate = bench_lookup(services, values, 100_000, share, seed=5 + n)
         print(
-            f"lookup, 100,000 values in-process, {share:.0%} hits: {canal_rate:,.0f} values/s; "
+            f"lookup, 3 batches of 100,000 values in-process, {share:.0%} hits: "
+            f"{canal_rate:,.0f} values/s; "
             f"bare SQLite IN (...): {bare_rate:,.0f}/s (target >= 200,000/s)"
         )
     services.close()
