@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Connection, Select, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -61,9 +62,14 @@ def driver_cursor(conn: Connection) -> Iterator[tuple[Any, str]]:
     bulk paths below skip SQLAlchemy's per-value parameter processing, which cost more than
     the database's own work."""
     mark = "%s" if conn.dialect.paramstyle in {"format", "pyformat"} else "?"
+    driver_error = conn.dialect.loaded_dbapi.Error
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         yield cursor, mark
+    except driver_error as exc:
+        # As SQLAlchemy raises it (IntegrityError, OperationalError, DataError...): callers
+        # and the API's error handlers catch those, whichever way the statement ran.
+        raise DBAPIError.instance(None, None, exc, driver_error, dialect=conn.dialect) from exc
     finally:
         cursor.close()
 

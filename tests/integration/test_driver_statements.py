@@ -1,0 +1,48 @@
+"""Statements run on the driver's cursor (store.sql) fail as SQLAlchemy's do: the callers that
+retry or answer on a database error (ingest's per-object fallback, the API's 400 for an
+out-of-range value) catch SQLAlchemy's exceptions, whichever way the statement ran."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from canal.store.rate import Charge, take
+from canal.store.sql import driver_rows
+
+INSERT = "INSERT INTO rate_counters (key, window_start, count) VALUES ({mark}, {mark}, {mark})"
+COUNT = "SELECT count(*) FROM rate_counters WHERE key = {mark}"
+
+
+def _insert_twice(services) -> None:
+    with services.database.write() as conn:
+        driver_rows(conn, INSERT, ("twice", 0, 1))
+        driver_rows(conn, INSERT, ("twice", 0, 1))
+
+
+def test_a_constraint_broken_on_the_driver_cursor_is_an_integrity_error(services):
+    with pytest.raises(IntegrityError):
+        _insert_twice(services)
+    with services.database.read() as conn:
+        assert driver_rows(conn, COUNT, ("twice",)) == [(0,)]  # rolled back, both rows
+
+
+def test_a_bad_statement_on_the_driver_cursor_is_a_dbapi_error(services):
+    with pytest.raises(DBAPIError), services.database.read() as conn:
+        driver_rows(conn, "SELECT * FROM no_such_table")
+
+
+def test_rate_counters_count_and_restart_through_the_driver_cursor(services):
+    minute = 60_000_000
+    with services.database.write() as conn:
+        take(conn, [Charge("a", 2, 10), Charge("b", 1, 10)], now=minute)
+        take(conn, [Charge("a", 3, 10)], now=minute + 1)
+    with services.database.read() as conn:
+        rows = driver_rows(
+            conn, "SELECT key, count FROM rate_counters WHERE key IN ({mark}, {mark})", ("a", "b")
+        )
+        assert sorted(rows) == [("a", 5), ("b", 1)]
+    with services.database.write() as conn:
+        take(conn, [Charge("a", 1, 10)], now=2 * minute)  # a new window starts from the charge
+    with services.database.read() as conn:
+        assert driver_rows(conn, COUNT.replace("count(*)", "count"), ("a",)) == [(1,)]
