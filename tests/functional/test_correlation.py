@@ -239,6 +239,36 @@ def test_restricted_and_denied_versus_absent_answers_are_byte_identical(services
     assert cluster_with.status_code == 404
 
 
+def test_a_warninglisted_value_held_only_by_a_denied_source_answers_as_absent(services):
+    """The warninglist flag of a held value is shown only where the asker may know of a holder:
+    for a value only a denying source holds, the answer is byte-identical to a value nobody
+    holds (otherwise the flag would tell the asker the store holds it)."""
+    denied = indicator("8.8.8.8", extensions=ext(deny=["IT"]))
+    client = _rome_asks_about_paris(services, denied)
+    body = orjson.dumps({"values": ["8.8.8.8"]})
+    with_record = client.post("/api/v1/lookup", content=body)
+    from sqlalchemy import delete  # noqa: PLC0415
+
+    from canal.store.tables import records  # noqa: PLC0415
+
+    with services.database.write() as conn:
+        conn.execute(delete(records).where(records.c.stix_id == denied["id"]))
+        conn.execute(delete(observables).where(observables.c.value == "8.8.8.8"))
+    without = client.post("/api/v1/lookup", content=body)
+    assert with_record.status_code == 200
+    assert with_record.content == without.content
+    assert "flag" not in with_record.json()["results"][0]
+    # A holder the asker may know of (green, Paris's own sharing): the flag is shown.
+    services.ingest.ingest_objects(
+        [green(indicator("8.8.8.8"))],
+        principal=LOCAL_ADMIN,
+        source=services.accounts.org("NCB Paris"),
+    )
+    [shown] = client.post("/api/v1/lookup", content=body).json()["results"]
+    assert shown["result"] == "no-hit"
+    assert "DNS" in shown["flag"]
+
+
 def test_a_lookup_over_http_answers_for_the_purpose_given_in_query_or_header(services):
     for_analysis = indicator("91.203.5.62", extensions=ext(purposes=["threat-analysis"]))
     client = _rome_asks_about_paris(services, for_analysis)

@@ -1,12 +1,13 @@
 """Hit/no-hit (R9-R12): is this value in anyone's data, and whom to ask.
 
 Each value is normalised per type (given, or guessed), then matched against the index. The
-answer per value is one of: no hit; hit, with the records the asker may read; or "restricted":
-a hit on records the asker may not read, naming only whom to contact. A record whose source
-denied the asker counts as absent: no trace of it in the answer. A value on a warninglist is no
-hit (the answer says which list). Every lookup is in the processing log; every hit notifies the
-records' sources; rate limits per principal and per type stop enumeration, and going past them
-is logged as a security incident.
+answer per value is one of: no hit; hit, with the records the asker may read; or "restricted": a
+hit on records the asker may not read, naming only whom to contact. A record whose source denied
+the asker counts as absent: no trace of it in the answer. A value on a warninglist is no hit
+(the answer says which list where the store holds it in a record the asker may know of: for a
+denied asker, a flag would be a trace). Every lookup is in the processing log; every hit
+notifies the records' sources; rate limits per principal and per type stop enumeration, and
+going past them is logged as a security incident.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from canal.records.service import RecordService
 from canal.store.database import Database
 from canal.store.orgs import list_orgs
 from canal.store.rate import Charge, RateLimited, take
-from canal.store.sql import bulk_insert, rows_where_in
+from canal.store.sql import bulk_insert, driver_rows, rows_where_in
 from canal.store.tables import observables, source_notices
 from canal.store.unit import WriteUnit, write_unit
 
@@ -53,6 +54,19 @@ _HITS = (
     "LEFT JOIN record_observables ro ON ro.observable_id = o.id AND o.flag IS NULL "
     "LEFT JOIN records r ON r.pk = ro.record_pk AND r.is_latest AND NOT r.revoked "
     "WHERE o.kind = {mark} AND o.value IN ({marks})"
+)
+
+#: Carriers of a warninglisted value looked up, as many as it takes to tell whether the asker
+#: may know of one (its flag is shown only then: otherwise the flag would tell a denied asker
+#: that the store holds the value). Bounded: such values can be carried by very many records.
+#: Run on the driver's cursor (store.sql.driver_rows).
+FLAG_CARRIERS = 50
+_FLAGGED_CARRIERS = (
+    "SELECT r.pk, r.stix_id, r.handling_id, r.retention_until, r.release_state, r.art3_status, "
+    "r.disseminator_org_id FROM observables o "
+    "JOIN record_observables ro ON ro.observable_id = o.id "
+    "JOIN records r ON r.pk = ro.record_pk AND r.is_latest AND NOT r.revoked "
+    f"WHERE o.kind = {{mark}} AND o.value = {{mark}} LIMIT {FLAG_CARRIERS}"
 )
 
 
@@ -353,6 +367,8 @@ class LookupService:
                         flags[kind, row[0]] = row[1]
                     elif row[2] is not None:
                         carriers.setdefault((kind, row[0]), []).append(row[2:])
+            for kind, value in flags:
+                carriers[kind, value] = driver_rows(reading, _FLAGGED_CARRIERS, (kind, value))
             handlings = {
                 hid: self.reader.handlings.get(reading, hid)
                 for hid in {c[2] for rows in carriers.values() for c in rows}
@@ -364,6 +380,7 @@ class LookupService:
         found = _Found()
         for kind, value in flags.keys() | carriers.keys():
             flag = flags.get((kind, value))
+            known = False  # whether the asker may know of a carrier of a flagged value
             hits: list[str] = []
             contacts: set[str] = set()
             for pk, stix_id, handling_id, retention, release, art3, disseminator in carriers.get(
@@ -396,6 +413,9 @@ class LookupService:
                     decided[key] = answer
                 if answer is HitAnswer.NONE:
                     continue
+                if flag:
+                    known = True  # a warninglisted value is no hit: nothing logged, no notice
+                    break
                 if answer is HitAnswer.HIT:
                     hits.append(stix_id)
                 elif record is not None:
@@ -419,7 +439,7 @@ class LookupService:
                     )
             positions = wanted[kind][value]
             if flag:
-                for i in positions:
+                for i in positions if known else ():
                     answers[i].flag = flag
                 continue
             outcome = Outcome.HIT if hits else Outcome.RESTRICTED if contacts else None

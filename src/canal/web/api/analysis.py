@@ -48,7 +48,8 @@ def _items(body: dict[str, Any]) -> list[LookupItem]:
         "Each value (with its type, or guessed) is normalised and matched. Per value: "
         "`no-hit`; `hit` with the records the caller may read; `restricted`: a hit on records "
         "the caller may not read, naming only whom to contact; `invalid` with the reason. A "
-        "value on a warninglist is `no-hit` and says which list. Blind mode: send `tokens` "
+        "value on a warninglist is `no-hit`, and says which list where the store holds it in "
+        "a record the caller may know of. Blind mode: send `tokens` "
         "(see POST /api/v1/lookup/blind) instead of `values`. Rate-limited per caller and per "
         "type (429 with Retry-After)."
     ),
