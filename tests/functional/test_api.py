@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from canal.accounts.service import LOCAL_ADMIN
 from canal.model.org import Role
-from canal.web.app import create_app
+from canal.web.api import analysis, audit, handling, me, objects, review, search
+from canal.web.api import assist as assist_api
+from canal.web.app import OPENAPI_TAGS, create_app
 from factories import add_org, bundle, indicator, malware
 
 
@@ -46,6 +49,32 @@ def test_healthz_and_openapi(api):
     assert "/api/v1/objects/{stix_id}" in spec["paths"]
     post = spec["paths"]["/api/v1/objects"]["post"]
     assert post["requestBody"]["content"]["application/json"]["example"]["type"] == "bundle"
+
+
+def test_the_lookup_routes_matched_first_take_no_other_routers_path():
+    """create_app includes the analysis router first (the lookups are the most frequent single
+    requests): none of its routes may match a path another API router serves."""
+    first = [r for r in analysis.router.routes if isinstance(r, APIRoute)]
+    others = [
+        r
+        for router in (objects, search, handling, review, audit, me, assist_api)
+        for r in router.router.routes
+        if isinstance(r, APIRoute)
+    ]
+    assert first
+    assert len(others) > 20
+    for route in first:
+        taken = [o.path for o in others if route.path_regex.match(o.path)]
+        assert taken == [], f"{route.path} would answer for {taken}"
+
+
+def test_the_api_documentation_keeps_its_sections_in_order(api):
+    spec = api.get("/openapi.json").json()
+    declared = [tag["name"] for tag in spec["tags"]]
+    assert declared == [tag["name"] for tag in OPENAPI_TAGS]
+    assert declared[:3] == ["meta", "objects", "review"]
+    used = {t for ops in spec["paths"].values() for op in ops.values() for t in op["tags"]}
+    assert used <= set(declared), f"sections not in OPENAPI_TAGS: {used - set(declared)}"
 
 
 def test_no_token_or_a_bad_token_is_401_with_a_challenge(api):

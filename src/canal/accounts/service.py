@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -207,7 +206,7 @@ class AccountService:
         if not token.startswith(TOKEN_PREFIX):
             raise Unauthenticated("the token is not a canal token")
         digest = hash_secret(token)
-        with self.database.read() if conn is None else nullcontext(conn) as reading:
+        with self.database.read(within=conn) as reading:
             found = org_store.token_by_hash(reading, digest)
             if found is None:
                 raise Unauthenticated("unknown token")

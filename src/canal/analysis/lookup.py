@@ -13,7 +13,6 @@ going past them is logged as a security incident.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -296,7 +295,8 @@ class LookupService:
                     str(exc) if isinstance(exc, NormaliseError) else f"not a valid {kind.value}"
                 )
                 continue
-            # The type's own name, a plain string (kind_text may be an alias or a StrEnum).
+            # The type's name as a plain string (guess_type gives the StrEnum, whose .value is
+            # a property: slow once per value of a batch).
             answer.type = kind_text = _NAMES[kind]
             answer.normalised = value
             by_value = wanted.get(kind_text)
@@ -360,7 +360,7 @@ class LookupService:
         # Only the values the index holds are visited below: in a screening batch, few.
         flags: dict[tuple[str, str], str] = {}
         carriers: dict[tuple[str, str], list[Any]] = {}
-        with self.database.read() if conn is None else nullcontext(conn) as reading:
+        with self.database.read(within=conn) as reading:
             for kind, by_value in wanted.items():
                 for row in rows_where_in(reading, _HITS, (kind,), list(by_value), chunk=IN_CHUNK):
                     if row[1] is not None:

@@ -177,7 +177,12 @@ class Database:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self, *, within: Connection | None = None) -> Iterator[Connection]:
+        """A read transaction; `within`: one the caller already holds, to read in instead (the
+        API's lookup authenticates and searches in one)."""
+        if within is not None:
+            yield within
+            return
         with self._transaction() as conn:
             yield conn
 

@@ -46,8 +46,8 @@ def create_app(services: Services) -> FastAPI:
 
     # Routes are matched in order, each router's in turn: the lookups, the most frequent
     # single requests, come first (matching /api/v1/lookup behind the other routers cost
-    # 50 us a request). No path of one router is a path of another; OPENAPI_TAGS keeps the
-    # documentation's order.
+    # 50 us a request). None of their routes takes another router's path (a test checks);
+    # OPENAPI_TAGS keeps the documentation's order.
     app.include_router(analysis.router)
     app.include_router(objects.router)
     app.include_router(search.router)
