@@ -4,6 +4,7 @@ the latency of single HTTP lookups under 20 concurrent clients (wrk, back to bac
 think time). All on SQLite, in one run.
 
     .venv/bin/python bench/bench_correlate.py [--records 400000] [--keep var/bench-corr.db]
+    .venv/bin/python bench/bench_correlate.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench
 
 The store: indicators in networks of 20, each carrying two values of its own and one shared
 with its network (so about 2.5 distinct values per record), over domains, IPv4 and SHA-256.
@@ -271,6 +272,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=400_000)
     parser.add_argument("--keep", help="SQLite file to keep between runs")
+    parser.add_argument(
+        "--database-url", help="a store of another kind (PostgreSQL), kept between runs"
+    )
     parser.add_argument("--http-seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--http-only", action="store_true")
@@ -278,7 +282,7 @@ def main() -> None:
     tune_collector()  # as the CLI and the server do
     path = Path(args.keep) if args.keep else Path(tempfile.mkdtemp()) / "corr.db"
     path.parent.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{path.resolve()}"
+    url = args.database_url or f"sqlite:///{path.resolve()}"
     services = build_services(load_settings(environ={}, database_url=url))
     upgrade(services.database)
     fill(services, args.records)

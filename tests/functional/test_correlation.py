@@ -25,6 +25,7 @@ from canal.model.org import OrgKind, Principal, Role
 from canal.model.stix import TLP2_MARKING_IDS
 from canal.store.sql import RETURNING_ROWS
 from canal.store.tables import audit_log, observables, record_observables
+from canal.web.api.analysis import INLINE_BODY_BYTES
 from canal.web.app import create_app
 from factories import add_org, indicator
 
@@ -282,6 +283,79 @@ def test_a_lookup_over_http_answers_for_the_purpose_given_in_query_or_header(ser
     assert result() == "restricted"  # a member's default purpose is not the one permitted
     assert result(params={"purpose": "threat-analysis"}) == "hit"
     assert result(headers={"X-Canal-Purpose": "threat-analysis"}) == "hit"
+
+
+def _lookups_logged(services) -> int:
+    with services.database.read() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(audit_log)
+                .where(audit_log.c.action == EventTag.LOOKUP.value)
+            ).scalar_one()
+        )
+
+
+def test_a_lookup_answers_alike_on_the_event_loop_and_in_a_thread(services):
+    """A few values are answered on the server's event loop (SQLite), a larger batch in a
+    worker thread: the same answer for the same value either way, and each lookup logged."""
+    client = _rome_asks_about_paris(services, green(indicator("91.203.5.63")))
+    small = orjson.dumps({"values": ["91.203.5.63"]})
+    padding = [f"none-{i}.example.net" for i in range(60)]
+    large = orjson.dumps({"values": ["91.203.5.63", *padding]})
+    assert len(small) <= INLINE_BODY_BYTES < len(large)
+    before = _lookups_logged(services)
+    on_loop = client.post("/api/v1/lookup", content=small)
+    in_thread = client.post("/api/v1/lookup", content=large)
+    assert on_loop.status_code == in_thread.status_code == 200
+    [first] = on_loop.json()["results"]
+    assert first["result"] == "hit"
+    assert in_thread.json()["results"][0] == first
+    assert {r["result"] for r in in_thread.json()["results"][1:]} == {"no-hit"}
+    assert _lookups_logged(services) == before + 2
+
+
+def test_a_lookup_while_another_writes_waits_for_it_off_the_event_loop(sqlite_services):
+    """The event loop writes a single lookup's log entry only when no other writer is at work;
+    otherwise a worker thread waits for the write lock, the loop goes on serving other
+    requests, and the lookup is answered once it has written its entry."""
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    services = sqlite_services
+    client = _rome_asks_about_paris(services, green(indicator("91.203.5.64")))
+    before = _lookups_logged(services)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with services.database.write():
+            held.set()
+            release.wait(10)
+
+    answered: list[object] = []
+    with client:  # one event loop for every request below, as in a server's worker
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert held.wait(10)
+        asking = threading.Thread(
+            target=lambda: answered.append(
+                client.post("/api/v1/lookup", content=b'{"values": ["91.203.5.64"]}')
+            )
+        )
+        asking.start()
+        time.sleep(0.2)
+        assert answered == []  # waiting for the write lock
+        started = time.monotonic()
+        assert client.get("/api/v1/me").status_code == 200
+        assert time.monotonic() - started < 2  # the loop was not held up by the waiting lookup
+        assert answered == []
+        release.set()
+        holder.join()
+        asking.join(10)
+    [response] = answered
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["result"] == "hit"
+    assert _lookups_logged(services) == before + 1
 
 
 def test_every_hit_notifies_the_source_and_restricted_hits_name_only_a_contact(services):

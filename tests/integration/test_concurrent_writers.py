@@ -125,3 +125,55 @@ def test_the_servers_wal_stays_bounded_under_a_steady_write_load(tmp_path: Path)
     # Several times the limit at most (a write lands between two ticks), never the 8 MB
     # written.
     assert largest < 8 * limit * 4096, largest
+
+
+def test_a_write_that_must_not_wait_fails_at_once_while_another_writes(tmp_path: Path) -> None:
+    """Database.write(wait=False), as a server's event loop writes a single lookup's log entry:
+    WriteBusy at once, and nothing written, while another thread of the process or another
+    process writes; the write itself once they are done."""
+    import fcntl  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    import pytest  # noqa: PLC0415
+
+    from canal.store.database import Database  # noqa: PLC0415
+    from canal.store.errors import WriteBusy  # noqa: PLC0415
+
+    path = tmp_path / "busy.db"
+    database = Database(f"sqlite:///{path}")
+    try:
+        with database.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+
+        def insert(value: str) -> None:
+            with database.write(wait=False) as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES (?)", (value,))
+
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with database.write():
+                held.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert held.wait(10)
+        started = time.monotonic()
+        with pytest.raises(WriteBusy, match="another thread"):
+            insert("while a thread writes")
+        assert time.monotonic() - started < 1
+        release.set()
+        holder.join()
+        # Another process's writer holds the file lock (a descriptor of its own).
+        with Path(f"{path}-writer.lock").open("a+b") as other:
+            fcntl.flock(other, fcntl.LOCK_EX)
+            with pytest.raises(WriteBusy, match="another process"):
+                insert("while a process writes")
+            fcntl.flock(other, fcntl.LOCK_UN)
+        insert("once they are done")
+        with database.read() as conn:
+            rows = [row[0] for row in conn.exec_driver_sql("SELECT x FROM t")]
+        assert rows == ["once they are done"]
+    finally:
+        database.dispose()

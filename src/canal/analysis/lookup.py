@@ -338,10 +338,13 @@ class LookupService:
         found = self._answer(principal, purpose, answers, wanted, conn=conn)
         return AnsweredLookup(principal, purpose, answers, found)
 
-    def record(self, answered: AnsweredLookup) -> list[LookupAnswer]:
+    def record(self, answered: AnsweredLookup, *, wait: bool = True) -> list[LookupAnswer]:
         """Count the lookup against the caller's rate limits, log it and notify the sources
-        (TooManyLookups past a limit, and nothing written); then its answers."""
-        self._commit(answered.principal, answered.purpose, answered.answers, answered.found)
+        (TooManyLookups past a limit, and nothing written); then its answers. `wait=False`:
+        WriteBusy, and nothing written, where another writer is at work (store.database)."""
+        self._commit(
+            answered.principal, answered.purpose, answered.answers, answered.found, wait=wait
+        )
         return answered.answers
 
     def _answer(
@@ -490,10 +493,15 @@ class LookupService:
         take(unit.conn, charges, now=unit.now)
 
     def _limited(
-        self, principal: Principal, answers: Sequence[LookupAnswer], exc: RateLimited
+        self,
+        principal: Principal,
+        answers: Sequence[LookupAnswer],
+        exc: RateLimited,
+        *,
+        wait: bool = True,
     ) -> None:
         """Log the refused attempt as a security incident, then refuse."""
-        with write_unit(self.database, self.clock) as unit:
+        with write_unit(self.database, self.clock, wait=wait) as unit:
             unit.log(
                 AuditEvent(
                     action=EventTag.SECURITY_RATE_LIMIT,
@@ -517,12 +525,14 @@ class LookupService:
         purpose: Purpose,
         answers: Sequence[LookupAnswer],
         found: _Found,
+        *,
+        wait: bool = True,
     ) -> None:
         """One transaction per lookup: the rate limit, the processing-log entry and the source
         notices. Over the limit, nothing of the answer is written and the caller gets a 429."""
         summary = {"values": len(answers), "hits": found.hits, "restricted": found.restricted}
         try:
-            with write_unit(self.database, self.clock) as unit:
+            with write_unit(self.database, self.clock, wait=wait) as unit:
                 self._take(unit, principal, answers)
                 unit.log(
                     AuditEvent(
@@ -536,7 +546,7 @@ class LookupService:
                 )
                 add_notices(unit, found.notices)
         except RateLimited as exc:
-            self._limited(principal, answers, exc)
+            self._limited(principal, answers, exc, wait=wait)
 
 
 def add_notices(unit: WriteUnit, notices: Sequence[dict[str, object]]) -> None:

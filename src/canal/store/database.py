@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from canal.store.errors import StoreUnavailable
+from canal.store.errors import StoreUnavailable, WriteBusy
 
 try:
     import fcntl
@@ -56,9 +56,8 @@ class Database:
         self.url = url
         self.wal_limit_pages = wal_limit_pages
         self.is_sqlite = url.startswith("sqlite")
-        self._writers: AbstractContextManager[object] = (
-            threading.RLock() if self.is_sqlite else nullcontext()
-        )
+        self._writer_rlock = threading.RLock() if self.is_sqlite else None
+        self._writers: AbstractContextManager[object] = self._writer_rlock or nullcontext()
         self._lock_path = _sqlite_lock_path(url) if self.is_sqlite else None
         # Only read and written under the RLock: one thread at a time.
         self._lock_held = False
@@ -98,7 +97,14 @@ class Database:
             # A memory database lives as long as its one connection.
             # Otherwise a pool as large as the server's thread pool: connections beyond the pool
             # are opened and closed per request, each with its PRAGMAs and a cold page cache.
-            **({"poolclass": StaticPool} if memory else {"pool_size": 40, "max_overflow": 40}),
+            # Last in, first out: the connection just used is the one whose page cache is still
+            # valid (SQLite drops a connection's cache when another one wrote since its last
+            # transaction); first in, first out handed each request the least recently used.
+            **(
+                {"poolclass": StaticPool}
+                if memory
+                else {"pool_size": 40, "max_overflow": 40, "pool_use_lifo": True}
+            ),
             connect_args={"check_same_thread": False, "timeout": 60},
         )
 
@@ -140,21 +146,40 @@ class Database:
         return engine
 
     @contextmanager
-    def write(self, *, bulk: bool = False) -> Iterator[Connection]:
+    def write(self, *, bulk: bool = False, wait: bool = True) -> Iterator[Connection]:
         """A write transaction; commits on success, rolls back on any exception. `bulk` asks for
-        the large page cache of bulk ingest."""
+        the large page cache of bulk ingest. `wait=False` (SQLite only): raise WriteBusy at once
+        where another writer is at work, instead of queueing behind it (a server's event loop
+        writes a single lookup's log entry itself only when that costs no wait)."""
+        if not wait and not self.is_sqlite:
+            raise WriteBusy("only a SQLite store takes a write that must not wait")
         # SQLite has one writer at a time. Threads of this process queue on a lock rather than
         # in SQLite's busy handler, whose sleeps (up to 100 ms each) make the slowest
         # requests wait far longer than the work in front of them.
         with (
-            self._writers,
-            self._process_lock(),
+            self._thread_lock(wait),
+            self._process_lock(wait),
             self._transaction(canal_write=True, canal_bulk=bulk) as conn,
         ):
             yield conn
 
     @contextmanager
-    def _process_lock(self) -> Iterator[None]:
+    def _thread_lock(self, wait: bool) -> Iterator[None]:
+        if wait:
+            with self._writers:
+                yield
+            return
+        lock = self._writer_rlock
+        assert lock is not None  # noqa: S101 - SQLite's, as write() checked
+        if not lock.acquire(blocking=False):
+            raise WriteBusy("another thread of this process is writing")
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextmanager
+    def _process_lock(self, wait: bool = True) -> Iterator[None]:
         """Writers of other processes on the same SQLite file (`serve --workers`, a CLI import
         beside the server) queue on a file lock: the kernel wakes the next one as soon as the
         lock is free, where SQLite's busy handler polls with sleeps of up to 100 ms."""
@@ -168,7 +193,10 @@ class Database:
         if self._lock_file is None or self._lock_pid != os.getpid():
             self._lock_file = Path(self._lock_path).open("a+b")  # noqa: SIM115 - kept open
             self._lock_pid = os.getpid()
-        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WriteBusy("another process is writing") from None
         self._lock_held = True
         try:
             yield

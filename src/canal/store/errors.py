@@ -23,6 +23,12 @@ class StoreUnavailable(StoreError):
         )
 
 
+class WriteBusy(StoreError):
+    """A write asked not to wait found another writer at work (Database.write(wait=False))."""
+
+    code = "write-busy"
+
+
 class WriteConflict(StoreError):
     """A write collided with data stored meanwhile (for example by another worker)."""
 

@@ -45,8 +45,11 @@ class WriteUnit:
 
 
 @contextmanager
-def write_unit(database: Database, clock: Clock, *, bulk: bool = False) -> Iterator[WriteUnit]:
-    with database.write(bulk=bulk) as conn:
+def write_unit(
+    database: Database, clock: Clock, *, bulk: bool = False, wait: bool = True
+) -> Iterator[WriteUnit]:
+    """`wait=False`: WriteBusy at once where another writer is at work (Database.write)."""
+    with database.write(bulk=bulk, wait=wait) as conn:
         head = lock_head(conn)
         unit = WriteUnit(conn=conn, head=head, now=to_micros(clock.now()))
         yield unit

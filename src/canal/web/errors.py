@@ -22,7 +22,7 @@ from canal.errors import (
     Unauthenticated,
 )
 from canal.ingest.errors import SubmissionError
-from canal.store.errors import StoreUnavailable, WriteConflict
+from canal.store.errors import StoreUnavailable, WriteBusy, WriteConflict
 from canal.web.taxii.errors import is_taxii, taxii_error
 
 log = logging.getLogger("canal.web")
@@ -36,6 +36,8 @@ STATUS_BY_ERROR: tuple[tuple[type[CanalError], int], ...] = (
     (SubmissionError, 400),
     (InvalidInput, 400),
     (StoreUnavailable, 503),
+    # Only a write asked not to wait raises it, and its callers go on in a thread instead.
+    (WriteBusy, 503),
     (TooMany, 429),
 )
 

@@ -3,6 +3,7 @@ linking offences and checking values, under the rules."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -12,10 +13,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from canal.analysis.clusters import view_json
-from canal.analysis.lookup import LookupAnswer, LookupItem, notices_for
+from canal.analysis.lookup import AnsweredLookup, LookupAnswer, LookupItem, notices_for
+from canal.app import Services
 from canal.errors import InvalidInput
 from canal.ingest.defaults import parse_purpose
+from canal.model.handling import Purpose
+from canal.model.org import Principal
 from canal.model.stix import format_micros
+from canal.store.errors import WriteBusy
 from canal.web.auth import bearer_token, services_of
 from canal.web.deps import CallerDep, PurposeDep, PurposeHeader, PurposeQuery
 from canal.web.responses import JsonResponse
@@ -70,33 +75,61 @@ async def lookup(
     purpose_text = purpose or x_canal_purpose
     raw = await request.body()
 
-    def work() -> list[LookupAnswer]:
-        # The caller is authenticated here rather than by a dependency: one trip through the
-        # thread pool per lookup instead of two, a good part of a single value's latency, and
-        # in the read transaction the search runs in. What it sent is read only once it is
-        # known.
+    def ask() -> AnsweredLookup | _BlindAsk:
+        # The caller is authenticated here rather than by a dependency: in the read
+        # transaction the search runs in, and with no trip of its own through the thread
+        # pool. What it sent is read only once it is known.
         with services.database.read() as conn:
             caller = services.accounts.authenticate(token, conn=conn)
             why = parse_purpose(purpose_text)
             body = _parsed_body(raw)
-            answered = (
-                None
-                if "tokens" in body
-                else services.lookups.answer(caller, _items(body), purpose=why, conn=conn)
-            )
-        if answered is not None:
-            return services.lookups.record(answered)
-        tokens = body["tokens"]
-        if (
-            not isinstance(tokens, list)
-            or not all(isinstance(t, str) for t in tokens)
-            or not tokens
-        ):
-            raise InvalidInput("tokens", "a non-empty list of hexadecimal tokens")
-        return services.lookups.lookup_tokens(caller, tokens, purpose=why)
+            if "tokens" in body:
+                return _BlindAsk(caller, why, body["tokens"])
+            return services.lookups.answer(caller, _items(body), purpose=why, conn=conn)
 
-    answers = await anyio.to_thread.run_sync(work, limiter=_lookup_limiter(request))
+    def work() -> list[LookupAnswer]:
+        asked = ask()
+        if isinstance(asked, AnsweredLookup):
+            return services.lookups.record(asked)
+        return _blind_lookup(services, asked)
+
+    limiter = _lookup_limiter(request)
+    if len(raw) > INLINE_BODY_BYTES or not services.database.is_sqlite:
+        answers = await anyio.to_thread.run_sync(work, limiter=limiter)
+        return JsonResponse({"results": [a.to_json() for a in answers]})
+    # A few values on SQLite: answered on the event loop, without the trip to a worker thread
+    # (on an idle server the thread's wake-up alone took milliseconds in the slowest
+    # requests). The log entry is written here too unless another writer is at work; then in
+    # a thread, which may wait for it without holding up the loop.
+    asked = ask()
+    if not isinstance(asked, AnsweredLookup):
+        answers = await anyio.to_thread.run_sync(_blind_lookup, services, asked, limiter=limiter)
+    else:
+        try:
+            answers = services.lookups.record(asked, wait=False)
+        except WriteBusy:
+            answers = await anyio.to_thread.run_sync(
+                services.lookups.record, asked, limiter=limiter
+            )
     return JsonResponse({"results": [a.to_json() for a in answers]})
+
+
+#: Lookups whose body is at most this long (a few values) are answered on the event loop.
+INLINE_BODY_BYTES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _BlindAsk:
+    caller: Principal
+    purpose: Purpose | None
+    tokens: object
+
+
+def _blind_lookup(services: Services, asked: _BlindAsk) -> list[LookupAnswer]:
+    tokens = asked.tokens
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens) or not tokens:
+        raise InvalidInput("tokens", "a non-empty list of hexadecimal tokens")
+    return services.lookups.lookup_tokens(asked.caller, tokens, purpose=asked.purpose)
 
 
 #: Lookups running at once in a worker. Each ends in a write that SQLite serialises: more
