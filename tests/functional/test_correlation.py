@@ -315,6 +315,38 @@ def test_a_lookup_answers_alike_on_the_event_loop_and_in_a_thread(services):
     assert _lookups_logged(services) == before + 2
 
 
+def test_a_value_many_records_carry_is_looked_up_in_a_thread(services, monkeypatch):
+    """Past INLINE_CARRIERS records carrying the values, the search leaves the event loop and
+    starts again in a worker thread: the same answer, every carrier in it, one log entry."""
+    from canal.web.api import analysis as analysis_api  # noqa: PLC0415
+
+    carriers = [green(indicator("91.203.5.65")) for _ in range(3)]
+    client = _rome_asks_about_paris(services, carriers[0])
+    services.ingest.ingest_objects(
+        carriers[1:], principal=LOCAL_ADMIN, source=services.accounts.org("NCB Paris")
+    )
+    body = b'{"values": ["91.203.5.65"]}'
+    in_threads: list[str] = []
+    run_sync = analysis_api.anyio.to_thread.run_sync
+
+    async def counting(func, *args, **kwargs):
+        in_threads.append(func.__name__)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(analysis_api.anyio.to_thread, "run_sync", counting)
+    few = client.post("/api/v1/lookup", content=body).json()["results"]
+    monkeypatch.setattr(analysis_api, "INLINE_CARRIERS", 2)
+    before = _lookups_logged(services)
+    many = client.post("/api/v1/lookup", content=body).json()["results"]
+    assert many == few
+    assert sorted(many[0]["records"]) == sorted(c["id"] for c in carriers)
+    assert _lookups_logged(services) == before + 1
+    if services.database.is_sqlite:
+        assert in_threads == ["work"]  # the first on the event loop, the second in a thread
+    else:
+        assert in_threads == ["work", "work"]  # PostgreSQL: always in a thread
+
+
 def test_a_lookup_while_another_writes_waits_for_it_off_the_event_loop(sqlite_services):
     """The event loop writes a single lookup's log entry only when no other writer is at work;
     otherwise a worker thread waits for the write lock, the loop goes on serving other

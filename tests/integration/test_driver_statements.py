@@ -46,3 +46,22 @@ def test_rate_counters_count_and_restart_through_the_driver_cursor(services):
         take(conn, [Charge("a", 1, 10)], now=2 * minute)  # a new window starts from the charge
     with services.database.read() as conn:
         assert driver_rows(conn, COUNT.replace("count(*)", "count"), ("a",)) == [(1,)]
+
+
+def test_a_search_for_at_most_so_many_rows_stops_once_it_finds_more(services):
+    from canal.store.errors import TooManyRows  # noqa: PLC0415
+    from canal.store.sql import rows_where_in  # noqa: PLC0415
+
+    keys = [f"k{i}" for i in range(7)]
+    with services.database.write() as conn:
+        for key in keys:
+            driver_rows(conn, INSERT, (key, 0, 1))
+    search = "SELECT key FROM rate_counters WHERE window_start = {mark} AND key IN ({marks})"
+    with services.database.read() as conn:
+        # Chunks of 3 keys: the limit counts the rows of every chunk together.
+        assert len(rows_where_in(conn, search, (0,), keys, chunk=3, at_most=7)) == 7
+        assert len(rows_where_in(conn, search, (0,), keys, chunk=3)) == 7
+        with pytest.raises(TooManyRows, match="more than 6 rows"):
+            rows_where_in(conn, search, (0,), keys, chunk=3, at_most=6)
+        with pytest.raises(TooManyRows, match="more than 2 rows"):
+            rows_where_in(conn, search, (0,), keys, chunk=10, at_most=2)

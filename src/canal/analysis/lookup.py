@@ -325,17 +325,22 @@ class LookupService:
         *,
         purpose: Purpose | None = None,
         conn: Connection | None = None,
+        at_most_carriers: int | None = None,
     ) -> AnsweredLookup:
         """The answers, read-only; `record` writes the lookup down and releases them. `conn`:
         a read transaction of the caller's to search in (the API's, in which it authenticated
-        the caller: one transaction less per single-value lookup)."""
+        the caller: one transaction less per single-value lookup). `at_most_carriers`:
+        TooManyRows, as soon as it shows, where the values are carried by more records (the
+        API answers a few values on its event loop only while that stays short)."""
         if len(items) > self.limits.batch:
             raise InvalidInput(
                 "values", f"{len(items)} values in one batch; the limit is {self.limits.batch}"
             )
         purpose = self.records.purpose_of(principal, purpose)
         answers, wanted = self.prepare(items)
-        found = self._answer(principal, purpose, answers, wanted, conn=conn)
+        found = self._answer(
+            principal, purpose, answers, wanted, conn=conn, at_most_carriers=at_most_carriers
+        )
         return AnsweredLookup(principal, purpose, answers, found)
 
     def record(self, answered: AnsweredLookup, *, wait: bool = True) -> list[LookupAnswer]:
@@ -355,6 +360,7 @@ class LookupService:
         wanted: Wanted,
         *,
         conn: Connection | None = None,
+        at_most_carriers: int | None = None,
     ) -> _Found:
         """Fill in the answers (read-only); returns what the lookup found, for the log and
         the sources' notices."""
@@ -364,8 +370,14 @@ class LookupService:
         flags: dict[tuple[str, str], str] = {}
         carriers: dict[tuple[str, str], list[Any]] = {}
         with self.database.read(within=conn) as reading:
+            rows_left = at_most_carriers
             for kind, by_value in wanted.items():
-                for row in rows_where_in(reading, _HITS, (kind,), list(by_value), chunk=IN_CHUNK):
+                hit_rows = rows_where_in(
+                    reading, _HITS, (kind,), list(by_value), chunk=IN_CHUNK, at_most=rows_left
+                )
+                if rows_left is not None:
+                    rows_left -= len(hit_rows)
+                for row in hit_rows:
                     if row[1] is not None:
                         flags[kind, row[0]] = row[1]
                     elif row[2] is not None:

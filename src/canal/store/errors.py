@@ -29,6 +29,12 @@ class WriteBusy(StoreError):
     code = "write-busy"
 
 
+class TooManyRows(StoreError):
+    """A search asked for at most so many rows found more (store.sql.rows_where_in)."""
+
+    code = "too-many-rows"
+
+
 class WriteConflict(StoreError):
     """A write collided with data stored meanwhile (for example by another worker)."""
 

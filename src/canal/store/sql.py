@@ -13,6 +13,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from canal.store.errors import TooManyRows
+
 
 class InSmallSet(ColumnElement[bool]):
     """`column IN (subquery)` where the subquery reads a small table (the handling profiles).
@@ -93,11 +95,18 @@ def _row_values(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, .
 
 
 def rows_where_in(
-    conn: Connection, sql: str, leading: Sequence[Any], values: Sequence[Any], *, chunk: int
+    conn: Connection,
+    sql: str,
+    leading: Sequence[Any],
+    values: Sequence[Any],
+    *,
+    chunk: int,
+    at_most: int | None = None,
 ) -> list[tuple[Any, ...]]:
     """Run `sql`, whose text holds `{mark}` for each leading parameter and ends with
     `IN ({marks})`, once per `chunk` values: the hot paths search tens of thousands of values
-    per call. The same text for every full chunk, so the driver prepares it once."""
+    per call. The same text for every full chunk, so the driver prepares it once. `at_most`:
+    TooManyRows as soon as the rows number more, without reading the rest."""
     out: list[tuple[Any, ...]] = []
     with driver_cursor(conn) as (cursor, mark):
         for start in range(0, len(values), chunk):
@@ -105,7 +114,12 @@ def rows_where_in(
             cursor.execute(
                 sql.format(mark=mark, marks=", ".join(mark for _ in part)), (*leading, *part)
             )
-            out.extend(cursor.fetchall())
+            if at_most is None:
+                out.extend(cursor.fetchall())
+                continue
+            out.extend(cursor.fetchmany(at_most + 1 - len(out)))
+            if len(out) > at_most:
+                raise TooManyRows(f"more than {at_most} rows")
     return out
 
 

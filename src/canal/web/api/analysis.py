@@ -3,6 +3,7 @@ linking offences and checking values, under the rules."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -20,7 +21,7 @@ from canal.ingest.defaults import parse_purpose
 from canal.model.handling import Purpose
 from canal.model.org import Principal
 from canal.model.stix import format_micros
-from canal.store.errors import WriteBusy
+from canal.store.errors import TooManyRows, WriteBusy
 from canal.web.auth import bearer_token, services_of
 from canal.web.deps import CallerDep, PurposeDep, PurposeHeader, PurposeQuery
 from canal.web.responses import JsonResponse
@@ -75,7 +76,7 @@ async def lookup(
     purpose_text = purpose or x_canal_purpose
     raw = await request.body()
 
-    def ask() -> AnsweredLookup | _BlindAsk:
+    def ask(at_most_carriers: int | None = None) -> AnsweredLookup | _BlindAsk:
         # The caller is authenticated here rather than by a dependency: in the read
         # transaction the search runs in, and with no trip of its own through the thread
         # pool. What it sent is read only once it is known.
@@ -85,7 +86,9 @@ async def lookup(
             body = _parsed_body(raw)
             if "tokens" in body:
                 return _BlindAsk(caller, why, body["tokens"])
-            return services.lookups.answer(caller, _items(body), purpose=why, conn=conn)
+            return services.lookups.answer(
+                caller, _items(body), purpose=why, conn=conn, at_most_carriers=at_most_carriers
+            )
 
     def work() -> list[LookupAnswer]:
         asked = ask()
@@ -94,28 +97,34 @@ async def lookup(
         return _blind_lookup(services, asked)
 
     limiter = _lookup_limiter(request)
-    if len(raw) > INLINE_BODY_BYTES or not services.database.is_sqlite:
-        answers = await anyio.to_thread.run_sync(work, limiter=limiter)
-        return JsonResponse({"results": [a.to_json() for a in answers]})
-    # A few values on SQLite: answered on the event loop, without the trip to a worker thread
-    # (on an idle server the thread's wake-up alone took milliseconds in the slowest
-    # requests). The log entry is written here too unless another writer is at work; then in
-    # a thread, which may wait for it without holding up the loop.
-    asked = ask()
-    if not isinstance(asked, AnsweredLookup):
-        answers = await anyio.to_thread.run_sync(_blind_lookup, services, asked, limiter=limiter)
-    else:
+    asked: AnsweredLookup | _BlindAsk | None = None
+    if len(raw) <= INLINE_BODY_BYTES and services.database.is_sqlite:
+        # A few values on SQLite: answered on the event loop, without the trip to a worker
+        # thread (on an idle server the thread's wake-up alone took milliseconds in the
+        # slowest requests), unless they are carried by many records (a value seen
+        # everywhere: the search then starts again in a thread, not to hold up the loop).
+        with contextlib.suppress(TooManyRows):
+            asked = ask(INLINE_CARRIERS)
+    if isinstance(asked, AnsweredLookup):
+        # Its log entry is written here too unless another writer is at work; then from a
+        # thread, which waits for the write lock without holding up the loop.
         try:
             answers = services.lookups.record(asked, wait=False)
         except WriteBusy:
             answers = await anyio.to_thread.run_sync(
                 services.lookups.record, asked, limiter=limiter
             )
+    elif isinstance(asked, _BlindAsk):
+        answers = await anyio.to_thread.run_sync(_blind_lookup, services, asked, limiter=limiter)
+    else:
+        answers = await anyio.to_thread.run_sync(work, limiter=limiter)
     return JsonResponse({"results": [a.to_json() for a in answers]})
 
 
-#: Lookups whose body is at most this long (a few values) are answered on the event loop.
+#: Lookups whose body is at most this long (a few values) are answered on the event loop,
 INLINE_BODY_BYTES = 1024
+#: where the records carrying the values are at most this many (about a millisecond's work).
+INLINE_CARRIERS = 200
 
 
 @dataclass(frozen=True, slots=True)
