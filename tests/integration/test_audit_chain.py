@@ -3,6 +3,8 @@ and the report names the first bad entry."""
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import pytest
 from sqlalchemy import delete, select, update
@@ -164,6 +166,42 @@ def test_a_server_merges_subjects_off_the_request_path(services, monkeypatch):
     assert services.audit.verify().ok
 
 
+def test_one_worker_at_a_time_merges_the_subjects(services, monkeypatch):
+    """A worker's background merge claims the work in the sequencer row; another worker's
+    task, finding the claim, leaves the subjects to it, and merges only once it is released
+    (or has expired)."""
+    from canal.store import audit as audit_store  # noqa: PLC0415
+    from canal.store.sequencer import lock_head, save_head  # noqa: PLC0415
+
+    monkeypatch.setattr(audit_store, "SUBJECT_MERGE_AT", 2)
+    monkeypatch.setattr(audit_store, "SUBJECT_MERGE_CAP", 100)
+    services.database.merges_in_background = True
+    org = add_org(services)
+    services.ingest.ingest_objects(
+        [indicator(f"203.0.113.{i}") for i in range(3)], principal=LOCAL_ADMIN, source=org
+    )
+    now = time.time_ns() // 1000
+    with services.database.write() as conn:  # another worker's merge under way
+        head = lock_head(conn)
+        head.subject_merge_until = now + 60_000_000
+        save_head(conn, head)
+    assert not audit_store.merge_subjects_when_due(services.database, now=now)
+    # A write unit in between keeps the claim (every write saves the whole head).
+    services.ingest.ingest_objects([indicator("203.0.113.9")], principal=LOCAL_ADMIN, source=org)
+    with services.database.read() as conn:
+        claimed, unmerged = conn.execute(
+            select(sequencer.c.subject_merge_until, sequencer.c.unmerged_subjects)
+        ).one()
+    assert (claimed, unmerged) == (now + 60_000_000, 4)
+    assert audit_store.merge_subjects_when_due(services.database, now=now + 60_000_001)
+    with services.database.read() as conn:
+        claimed, unmerged = conn.execute(
+            select(sequencer.c.subject_merge_until, sequencer.c.unmerged_subjects)
+        ).one()
+    assert (claimed, unmerged) == (0, 0)  # released with the work done
+    assert services.audit.verify().ok
+
+
 def test_a_background_merge_goes_a_slice_at_a_time_and_one_cut_short_is_taken_up(
     services, monkeypatch
 ):
@@ -188,12 +226,12 @@ def test_a_background_merge_goes_a_slice_at_a_time_and_one_cut_short_is_taken_up
         with services.database.read() as conn:
             return conn.execute(select(sequencer.c.unmerged_subjects)).scalar_one()
 
-    # Cut short after two of the three slices.
+    # Cut short after two of the three slices (the first write claims the merge).
     real_write, writes = services.database.write, []
 
     def failing_write(**kwargs):
         writes.append(kwargs)
-        if len(writes) == 3:
+        if len(writes) == 4:
             raise RuntimeError("the process went away")
         return real_write(**kwargs)
 
@@ -218,12 +256,17 @@ def test_a_background_merge_goes_a_slice_at_a_time_and_one_cut_short_is_taken_up
     monkeypatch.setattr(audit_store, "SUBJECT_MERGE_CAP", 100)
     third = [indicator(f"192.0.2.{i}") for i in range(5)]
     services.ingest.ingest_objects(third, principal=LOCAL_ADMIN, source=org)
+    lease = audit_store.SUBJECT_MERGE_LEASE * 1_000_000
+    assert not services.audit.merge_subjects_when_due()  # the first one's claim still holds
+    later = time.time_ns() // 1000 + lease + 1  # it has expired
     writes.clear()
     monkeypatch.setattr(services.database, "write", failing_write)
     with pytest.raises(RuntimeError):
-        services.audit.merge_subjects_when_due()
+        audit_store.merge_subjects_when_due(services.database, now=later)
     monkeypatch.setattr(services.database, "write", real_write)
-    assert services.audit.merge_subjects_when_due()
+    # Its claim holds until it expires: no other worker takes the work up before.
+    assert not audit_store.merge_subjects_when_due(services.database, now=later)
+    assert audit_store.merge_subjects_when_due(services.database, now=later + lease + 1)
     assert unmerged() == 0
     assert index_rows() == 13
     for obj in first + second + third:

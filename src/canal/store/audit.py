@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select, union_all
 from canal.model.audit import AuditEvent, LogEntry, entry_hash, summary_json
 from canal.store.database import Database
 from canal.store.sequencer import SequenceHead, lock_head, read_head, save_head
-from canal.store.sql import bulk_insert, insert_skipping_duplicates
+from canal.store.sql import bulk_insert, driver_cursor, insert_skipping_duplicates
 from canal.store.tables import audit_log, audit_subject_index, audit_subjects, sequencer
 
 #: Subject rows written before they are merged into the subject index in one sorted batch: the
@@ -25,6 +25,9 @@ SUBJECT_MERGE_CAP = 4 * SUBJECT_MERGE_AT
 #: the write lock for most of a second, and every lookup behind it waited that long; with slices
 #: of 500, lookups during a merge of 50,000 kept a p99 of 3 to 10 ms (bench/bench_audit_merge.py).
 SUBJECT_MERGE_SLICE = 500
+#: Seconds a background merge holds its claim: far more than a merge takes (about 3 s for
+#: 50,000 subjects), so that only a process that died leaves it to expire.
+SUBJECT_MERGE_LEASE = 120
 
 
 def append(
@@ -113,48 +116,72 @@ def merge_subjects(conn: Connection, head: SequenceHead) -> None:
     head.unmerged_subjects = 0
 
 
-def merge_subjects_when_due(database: Database, *, pause: float = 0.002) -> bool:
+_UNMERGED = (
+    "SELECT stix_id, log_seq FROM audit_subjects WHERE log_seq > {mark} AND log_seq <= {mark}"
+    " ORDER BY stix_id, log_seq"
+)
+# Rows a merge cut short already placed are skipped (SQLite and PostgreSQL alike).
+_INSERT_MERGED = (
+    "INSERT INTO audit_subject_index (stix_id, log_seq) VALUES ({mark}, {mark})"
+    " ON CONFLICT DO NOTHING"
+)
+
+
+def merge_subjects_when_due(
+    database: Database, *, pause: float = 0.002, now: int | None = None
+) -> bool:
     """Merge the unmerged subjects once there are SUBJECT_MERGE_AT of them; for a server's
     background task, so that requests do not wait for the merge. Whether it merged.
 
-    The batch is read sorted, outside any write, then inserted SUBJECT_MERGE_SLICE rows per
-    transaction with a `pause` between them: each slice is a run of consecutive keys, so it
-    touches only the index pages of its own key range (the batch costs the index the pages one
-    transaction would), and no writer waits behind more than one slice. The head moves last.
-    Until then a row may be both in the index and in the unmerged tail, which a record's
-    history reads once (it selects entries whose sequence number is IN either); rows a merge
-    cut short left in the index are skipped by the next one."""
+    One process at a time: the merge first claims the work in the sequencer row for
+    SUBJECT_MERGE_LEASE seconds, and every other worker's task, finding the claim, leaves it
+    (two workers merging the same batch side by side held the write lock between them for
+    three seconds, and lookups waited up to 300 ms). A claim left by a process that died
+    expires. The batch is read sorted, outside any write, then inserted SUBJECT_MERGE_SLICE
+    rows per transaction with a `pause` between them: each slice is a run of consecutive keys,
+    so it touches only the index pages of its own key range (the batch costs the index the
+    pages one transaction would), and no writer waits behind more than one slice. The head
+    moves last. Until then a row may be both in the index and in the unmerged tail, which a
+    record's history reads once (it selects entries whose sequence number is IN either); rows
+    a merge cut short left in the index are skipped by the next one."""
+    at = time.time_ns() // 1000 if now is None else now
     with database.read() as conn:
         head = read_head(conn)
-        if head.unmerged_subjects < SUBJECT_MERGE_AT:
+        if head.unmerged_subjects < SUBJECT_MERGE_AT or head.subject_merge_until > at:
             return False
-        upto = head.last_log_seq
-        batch = conn.execute(
-            select(audit_subjects.c.stix_id, audit_subjects.c.log_seq)
-            .where(
-                audit_subjects.c.log_seq > head.merged_subject_seq,
-                audit_subjects.c.log_seq <= upto,
-            )
-            .order_by(audit_subjects.c.stix_id, audit_subjects.c.log_seq)
-        ).all()
-    for start in range(0, len(batch), SUBJECT_MERGE_SLICE):
+    with database.write() as conn:
+        head = lock_head(conn)
+        if head.unmerged_subjects < SUBJECT_MERGE_AT or head.subject_merge_until > at:
+            return False
+        head.subject_merge_until = at + SUBJECT_MERGE_LEASE * 1_000_000
+        save_head(conn, head)
+    merged, upto = head.merged_subject_seq, head.last_log_seq
+    # Kept as two flat lists, read a page at a time: tens of thousands of row objects alive
+    # through the merge were promoted into the collector's oldest generation and set off full
+    # passes over the server's heap (up to 71 ms each, every request of the worker waiting).
+    # Strings and integers are not tracked by the collector; each page's rows die young.
+    ids: list[str] = []
+    seqs: list[int] = []
+    with database.read() as conn, driver_cursor(conn) as (cursor, mark):
+        cursor.execute(_UNMERGED.format(mark=mark), (merged, upto))
+        while page := cursor.fetchmany(2000):
+            ids.extend([row[0] for row in page])
+            seqs.extend([row[1] for row in page])
+    for start in range(0, len(ids), SUBJECT_MERGE_SLICE):
         if start:
             time.sleep(pause)  # the lock's waiters go first: neither lock is fair
-        with database.write() as conn:
-            conn.execute(
-                insert_skipping_duplicates(conn, audit_subject_index),
-                [
-                    {"stix_id": stix_id, "log_seq": seq}
-                    for stix_id, seq in batch[start : start + SUBJECT_MERGE_SLICE]
-                ],
+        end = start + SUBJECT_MERGE_SLICE
+        with database.write() as conn, driver_cursor(conn) as (cursor, mark):
+            cursor.executemany(
+                _INSERT_MERGED.format(mark=mark), zip(ids[start:end], seqs[start:end], strict=True)
             )
     with database.write() as conn:
         head = lock_head(conn)
-        if head.merged_subject_seq >= upto:  # another worker merged meanwhile
-            return False
-        # Subjects written since the batch was read stay in the tail.
-        head.unmerged_subjects -= sum(1 for _, seq in batch if seq > head.merged_subject_seq)
-        head.merged_subject_seq = upto
+        head.subject_merge_until = 0
+        if head.merged_subject_seq < upto:  # else a writer merged meanwhile, past the cap
+            # Subjects written since the batch was read stay in the tail.
+            head.unmerged_subjects -= sum(1 for seq in seqs if seq > head.merged_subject_seq)
+            head.merged_subject_seq = upto
         save_head(conn, head)
     return True
 

@@ -25,6 +25,8 @@ class SequenceHead:
     merged_subject_seq: int = 0
     #: Subject rows written since.
     unmerged_subjects: int = 0
+    #: Until when (µs) a background merge of those rows holds the claim to do it.
+    subject_merge_until: int = 0
 
     def next_date_added(self, now_micros: int) -> int:
         """A date_added later than every earlier one, and no earlier than now."""
@@ -34,12 +36,13 @@ class SequenceHead:
 
 # Every write transaction runs these two, on the driver's cursor (store.sql.driver_rows).
 _HEAD = (
-    "SELECT last_date_added, last_log_seq, last_log_hash, merged_subject_seq, unmerged_subjects"
-    " FROM sequencer WHERE id = 1"
+    "SELECT last_date_added, last_log_seq, last_log_hash, merged_subject_seq, unmerged_subjects,"
+    " subject_merge_until FROM sequencer WHERE id = 1"
 )
 _SAVE_HEAD = (
     "UPDATE sequencer SET last_date_added = {mark}, last_log_seq = {mark}, last_log_hash = {mark},"
-    " merged_subject_seq = {mark}, unmerged_subjects = {mark} WHERE id = 1"
+    " merged_subject_seq = {mark}, unmerged_subjects = {mark}, subject_merge_until = {mark}"
+    " WHERE id = 1"
 )
 
 
@@ -60,6 +63,7 @@ def save_head(conn: Connection, head: SequenceHead) -> None:
             head.last_log_hash,
             head.merged_subject_seq,
             head.unmerged_subjects,
+            head.subject_merge_until,
         ),
     )
 

@@ -146,6 +146,9 @@ sequencer = Table(
     # how many rows audit_subjects holds beyond it.
     Column("merged_subject_seq", BigInteger, nullable=False, server_default="0"),
     Column("unmerged_subjects", BigInteger, nullable=False, server_default="0"),
+    # Until when (µs) one process's background merge of those subjects holds the claim: the
+    # other workers leave it the work (store.audit.merge_subjects_when_due).
+    Column("subject_merge_until", BigInteger, nullable=False, server_default="0"),
 )
 
 audit_log = Table(
