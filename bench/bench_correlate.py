@@ -6,6 +6,9 @@ think time). All on SQLite, in one run.
     .venv/bin/python bench/bench_correlate.py [--records 400000] [--keep var/bench-corr.db]
     .venv/bin/python bench/bench_correlate.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench
 
+(PostgreSQL: create the database first, `createdb -h 127.0.0.1 -U postgres bench`; the bench
+migrates and fills it, and keeps it between runs.)
+
 The store: indicators in networks of 20, each carrying two values of its own and one shared
 with its network (so about 2.5 distinct values per record), over domains, IPv4 and SHA-256.
 """
