@@ -145,13 +145,17 @@ def merge_subjects_when_due(
     record's history reads once (it selects entries whose sequence number is IN either); rows
     a merge cut short left in the index are skipped by the next one."""
     at = time.time_ns() // 1000 if now is None else now
+
+    def due(head: SequenceHead) -> bool:
+        return head.unmerged_subjects >= SUBJECT_MERGE_AT and head.subject_merge_until <= at
+
+    # Asked first in a read, so that the task's every tick does not take the write lock.
     with database.read() as conn:
-        head = read_head(conn)
-        if head.unmerged_subjects < SUBJECT_MERGE_AT or head.subject_merge_until > at:
+        if not due(read_head(conn)):
             return False
     with database.write() as conn:
         head = lock_head(conn)
-        if head.unmerged_subjects < SUBJECT_MERGE_AT or head.subject_merge_until > at:
+        if not due(head):  # claimed or merged meanwhile
             return False
         head.subject_merge_until = at + SUBJECT_MERGE_LEASE * 1_000_000
         save_head(conn, head)

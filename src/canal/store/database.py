@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -56,8 +56,8 @@ class Database:
         self.url = url
         self.wal_limit_pages = wal_limit_pages
         self.is_sqlite = url.startswith("sqlite")
-        self._writer_rlock = threading.RLock() if self.is_sqlite else None
-        self._writers: AbstractContextManager[object] = self._writer_rlock or nullcontext()
+        # Writers of this process queue here (SQLite only: PostgreSQL locks rows itself).
+        self._writers = threading.RLock() if self.is_sqlite else None
         self._lock_path = _sqlite_lock_path(url) if self.is_sqlite else None
         # Only read and written under the RLock: one thread at a time.
         self._lock_held = False
@@ -164,14 +164,12 @@ class Database:
             yield conn
 
     @contextmanager
-    def _thread_lock(self, wait: bool) -> Iterator[None]:
-        if wait:
-            with self._writers:
-                yield
+    def _thread_lock(self, wait: bool = True) -> Iterator[None]:
+        lock = self._writers
+        if lock is None:
+            yield
             return
-        lock = self._writer_rlock
-        assert lock is not None  # noqa: S101 - SQLite's, as write() checked
-        if not lock.acquire(blocking=False):
+        if not lock.acquire(blocking=wait):
             raise WriteBusy("another thread of this process is writing")
         try:
             yield
@@ -271,7 +269,7 @@ class Database:
         # while the pages are copied, that never happens, and the log grew without end (600 MB
         # after 100k objects, every page read searching it). Past the limit, what came in
         # since the pass above is copied with writers held back, and the next one restarts it.
-        with self._writers, self._process_lock():
+        with self._thread_lock(), self._process_lock():
             driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def dispose(self) -> None:
