@@ -633,6 +633,87 @@ def test_incremental_merges_match_a_rebuild(services):
     assert next(iter(set(after.values()))) == objs[7]["id"]  # the earliest member anchors it
 
 
+def _clusters_held(services) -> dict[str, tuple[int, int, int]]:
+    from canal.store.tables import clusters  # noqa: PLC0415
+
+    with services.database.read() as conn:
+        return {
+            cid: (first, size, stamp)
+            for cid, first, size, stamp in conn.execute(
+                select(
+                    clusters.c.id, clusters.c.first_added, clusters.c.size, clusters.c.updated_at
+                )
+            ).all()
+        }
+
+
+def test_a_rebuild_rewrites_only_the_clusters_that_changed(services):
+    """On clusters that ingest kept current, a rebuild finds nothing to write; once a record
+    is revoked, it splits the cluster it held together and leaves the others as they were."""
+    paris = add_org(services)
+
+    def chained(a: str, b: str) -> dict:
+        return green(indicator(pattern=f"[ipv4-addr:value = '{a}'] OR [ipv4-addr:value = '{b}']"))
+
+    # a-b-c-d, linked through b and c; e-f apart.
+    a, b, c, d = (
+        chained("91.203.6.1", "91.203.6.9"),
+        chained("91.203.6.1", "91.203.6.2"),
+        chained("91.203.6.2", "91.203.6.3"),
+        chained("91.203.6.3", "91.203.6.8"),
+    )
+    e, f = chained("91.203.7.1", "91.203.7.9"), chained("91.203.7.1", "91.203.7.8")
+    for obj in (a, b, c, d, e, f):
+        services.ingest.ingest_objects([obj], principal=LOCAL_ADMIN, source=paris)
+    held = _clusters_held(services)
+    assert {cid: size for cid, (_, size, _) in held.items()} == {a["id"]: 4, e["id"]: 2}
+
+    services.correlator.rebuild(LOCAL_ADMIN)
+    assert _clusters_held(services) == held  # the same rows, not written again
+
+    # c revoked: a-b and d no longer link; e-f stays as it was.
+    revoked = {**c, "modified": "2026-06-01T00:00:00.000Z", "revoked": True}
+    services.ingest.ingest_objects([revoked], principal=LOCAL_ADMIN, source=paris)
+    report = services.correlator.rebuild(LOCAL_ADMIN)
+    after = _clusters_held(services)
+    assert {cid: size for cid, (_, size, _) in after.items()} == {a["id"]: 2, e["id"]: 2}
+    assert after[e["id"]] == held[e["id"]]
+    assert after[a["id"]][2] > held[a["id"]][2]  # stamped: its membership changed
+    assert [cluster_of(services, o["id"]) for o in (a, b, c, d, e, f)] == [
+        a["id"],
+        a["id"],
+        None,
+        None,
+        e["id"],
+        e["id"],
+    ]
+    assert (report.clusters, report.clustered_records) == (2, 4)
+
+    # b revoked too, a rebuild from nothing held gives what the diff gives.
+    services.ingest.ingest_objects(
+        [{**b, "modified": "2026-06-01T00:00:00.000Z", "revoked": True}],
+        principal=LOCAL_ADMIN,
+        source=paris,
+    )
+    services.correlator.rebuild(LOCAL_ADMIN)
+    diffed = {o["id"]: cluster_of(services, o["id"]) for o in (a, b, c, d, e, f)}
+    from canal.store.tables import cluster_members, clusters  # noqa: PLC0415
+
+    with services.database.write() as conn:
+        conn.execute(cluster_members.delete())
+        conn.execute(clusters.delete())
+    services.correlator.rebuild(LOCAL_ADMIN)
+    assert {o["id"]: cluster_of(services, o["id"]) for o in (a, b, c, d, e, f)} == diffed
+    assert diffed == {
+        a["id"]: None,
+        b["id"]: None,
+        c["id"]: None,
+        d["id"]: None,
+        e["id"]: e["id"],
+        f["id"]: e["id"],
+    }
+
+
 def test_a_bulk_write_of_many_new_values_indexes_each_under_its_own_record(services):
     # More new values than one insert-returning statement takes: ids come back per chunk,
     # matched to their values, not by position.

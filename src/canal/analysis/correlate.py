@@ -1,9 +1,9 @@
 """`canal correlate`: rebuild links and clusters from the index, from scratch.
 
 It reads each (value, record) and (record, reference) pair once, joins records in a union-find,
-and writes the clusters back. Values on a warninglist link nothing; values carried by more than
-the hub threshold of records link nothing either and are reported as hubs with their count
-(MISP drops them silently past 20).
+and writes back the clusters that differ from those held. Values on a warninglist link nothing;
+values carried by more than the hub threshold of records link nothing either and are reported
+as hubs with their count (MISP drops them silently past 20).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from canal.analysis.index import WEAK_KINDS, ObservableIndex, UnionFind, read_local_lists
 from canal.analysis.observables import Observable, ObservableType
@@ -21,7 +21,7 @@ from canal.clock import Clock
 from canal.model.audit import AuditEvent, EventTag
 from canal.model.org import Principal
 from canal.store.database import Database
-from canal.store.sql import bulk_insert
+from canal.store.sql import bulk_insert, driver_cursor
 from canal.store.tables import (
     cluster_members,
     clusters,
@@ -157,32 +157,76 @@ class Correlator:
         principal: Principal,
         report: CorrelationReport,
     ) -> None:
-        cluster_rows: list[dict[str, object]] = []
-        member_rows: list[dict[str, object]] = []
+        """Write what differs from the clusters held: ingest keeps them current, so a rebuild
+        mostly finds them as it would write them (at 1M records, rewriting every membership was
+        more than half of the rebuild). Clusters whose membership changed are stamped."""
+        wanted: dict[str, tuple[int, int]] = {}  # cluster id -> (first added, size)
+        member_of: dict[int, str] = {}
         for members in uf.groups().values():
             if len(members) < 2:
                 continue
             anchor = min(members, key=lambda pk: live[pk][1])
             cluster_id, first_added = live[anchor]
-            cluster_rows.append(
-                {
-                    "id": cluster_id,
-                    "first_added": first_added,
-                    "size": len(members),
-                    "updated_at": 0,
-                }
-            )
-            member_rows.extend({"record_pk": pk, "cluster_id": cluster_id} for pk in members)
-        report.clusters = len(cluster_rows)
-        report.clustered_records = len(member_rows)
+            wanted[cluster_id] = (first_added, len(members))
+            for pk in members:
+                member_of[pk] = cluster_id
+        report.clusters = len(wanted)
+        report.clustered_records = len(member_of)
         with write_unit(self.database, self.clock) as unit:
-            now = unit.now
-            unit.conn.execute(delete(cluster_members))
-            unit.conn.execute(delete(clusters))
-            for row in cluster_rows:
-                row["updated_at"] = now
-            bulk_insert(unit.conn, clusters, cluster_rows)
-            bulk_insert(unit.conn, cluster_members, member_rows)
+            now, conn = unit.now, unit.conn
+            # Read under the write lock: what ingest merged since the rebuild read the index is
+            # replaced by the rebuild's view, as a whole rewrite would.
+            held_members = dict(_rows(conn, "SELECT record_pk, cluster_id FROM cluster_members"))
+            held = {
+                cid: (first, size)
+                for cid, first, size in _rows(conn, "SELECT id, first_added, size FROM clusters")
+            }
+            changed = {cid for pk, cid in held_members.items() if member_of.get(pk) != cid}
+            changed.update(cid for pk, cid in member_of.items() if held_members.get(pk) != cid)
+            with driver_cursor(conn) as (cursor, mark):
+                cursor.executemany(
+                    f"DELETE FROM cluster_members WHERE record_pk = {mark}",
+                    [(pk,) for pk in held_members if pk not in member_of],
+                )
+                cursor.executemany(
+                    f"UPDATE cluster_members SET cluster_id = {mark} WHERE record_pk = {mark}",
+                    [
+                        (cid, pk)
+                        for pk, cid in member_of.items()
+                        if pk in held_members and held_members[pk] != cid
+                    ],
+                )
+                cursor.executemany(
+                    f"DELETE FROM clusters WHERE id = {mark}",
+                    [(cid,) for cid in held if cid not in wanted],
+                )
+                cursor.executemany(
+                    f"UPDATE clusters SET first_added = {mark}, size = {mark}, updated_at = {mark}"
+                    f" WHERE id = {mark}",
+                    [
+                        (first, size, now, cid)
+                        for cid, (first, size) in wanted.items()
+                        if cid in held and (held[cid] != (first, size) or cid in changed)
+                    ],
+                )
+            bulk_insert(
+                conn,
+                clusters,
+                [
+                    {"id": cid, "first_added": first, "size": size, "updated_at": now}
+                    for cid, (first, size) in wanted.items()
+                    if cid not in held
+                ],
+            )
+            bulk_insert(
+                conn,
+                cluster_members,
+                [
+                    {"record_pk": pk, "cluster_id": cid}
+                    for pk, cid in member_of.items()
+                    if pk not in held_members
+                ],
+            )
             unit.log(
                 AuditEvent(
                     action=EventTag.CORRELATION_REBUILD,

@@ -57,6 +57,8 @@ _YEAR: Final = 365 * _DAY
 _CALENDAR_DAYS: Final = 2 * 366
 _BATCH_OBJECTS: Final = 1_000
 _NETWORKS_PER_SCALE: Final = 14
+#: Draws in a row of addresses already used before _Mint takes the wider range.
+_TAKEN_BEFORE_WIDENING: Final = 64
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -332,6 +334,13 @@ class _Mint:
         ]
         rng.shuffle(doc)
         self.doc_ips = doc
+        # The benchmarking range holds 130,048 addresses: a world past a scale of about 1,000
+        # fills it, and drawing there would never end. After this many draws in a row that
+        # were taken, addresses come from the shared address space (RFC 6598, as unroutable
+        # and on a warninglist alike, 4M addresses); smaller worlds never get there and stay
+        # as they were.
+        self.taken_in_a_row = 0
+        self.wide = False
 
     def _fresh(self, key: str) -> bool:
         if key in self.used:
@@ -344,13 +353,18 @@ class _Mint:
 
     def ipv4(self, role: str) -> _Value:
         while True:
+            rng = self.rng
             if self.doc_ips:
                 ip = self.doc_ips.pop()
+            elif self.wide:
+                ip = f"100.{64 + rng.randrange(64)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
             else:
-                rng = self.rng
                 ip = f"198.{18 + rng.randrange(2)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
             if self._fresh(f"ipv4:{ip}"):
+                self.taken_in_a_row = 0
                 return _simple("ipv4", "ipv4-addr", ip, role, f"{role} {ip}")
+            self.taken_in_a_row += 1
+            self.wide = self.wide or self.taken_in_a_row >= _TAKEN_BEFORE_WIDENING
 
     def domain(self, role: str) -> _Value:
         rng = self.rng

@@ -21,6 +21,7 @@ from canal.demo.world import (
     BASE_DATE,
     SECRETARIAT,
     World,
+    _Mint,
     _uuid4,
     galaxy_families,
     sco_id,
@@ -432,3 +433,14 @@ def test_indicator_patterns_name_the_value_of_their_network(world, objects):
         assert values
         found = {network_of_value[value] for value in values}
         assert found == {network_of[indicator["id"]]}, indicator["pattern"]
+
+
+def test_addresses_outlast_the_benchmarking_range():
+    """A world large enough to fill 198.18.0.0/15 goes on in the shared address space instead
+    of drawing taken addresses for ever; each address is still used once."""
+    mint = _Mint(random.Random(1))
+    drawn = [mint.ipv4("c2").sco["value"] for _ in range(140_000)]
+    assert len(set(drawn)) == len(drawn)
+    assert any(ip.startswith(("198.18.", "198.19.")) for ip in drawn)
+    assert drawn[-1].startswith("100.")
+    assert 64 <= int(drawn[-1].split(".")[1]) < 128
