@@ -26,8 +26,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -143,27 +144,41 @@ def checkpoint(database) -> None:
 
 
 def bench_incremental(
-    services, n: int, *, rounds: int = 3, aside: bool = False
+    services,
+    n: int,
+    *,
+    rounds: int = 3,
+    aside: bool = False,
+    submissions: Callable[[int, bool], list[tuple[Any, list[dict[str, Any]]]]] | None = None,
 ) -> tuple[float, float]:
     """(with index, plain) ingest rates for n new objects into the big store: the median of
     `rounds` runs of each, alternating, each from an empty WAL to an empty WAL. `aside`: as
     `canal ingest` runs a bulk import, with objects checked (and the index's part worked out)
-    in a second process."""
-    org = services.accounts.org("NCB Paris")
-    hook, derive = services.ingest.after_write, services.ingest.derive
-    rates: dict[bool, list[float]] = {True: [], False: []}
-    for _ in range(rounds):
-        for indexed in (False, True):
+    in a second process. `submissions(round, indexed)`: the (source org, objects) to ingest,
+    n objects in all (default: n new bench indicators from one org)."""
+    if submissions is None:
+        org = services.accounts.org("NCB Paris")
+
+        def submissions(_round: int, _indexed: bool) -> list[tuple[Any, list[dict[str, Any]]]]:
             # New objects on every run, also on a store kept from an earlier one (--keep): the
             # same seed twice would measure duplicates.
-            objs = list(indicators(n, seed=987_654_321 + held_records(services)))
+            return [(org, list(indicators(n, seed=987_654_321 + held_records(services))))]
+
+    hook, derive = services.ingest.after_write, services.ingest.derive
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for r in range(rounds):
+        for indexed in (False, True):
+            batches = submissions(r, indexed)
             if indexed:
                 services.ingest.after_write, services.ingest.derive = hook, derive
             else:
                 services.ingest.after_write = services.ingest.derive = None
             checkpoint(services.database)
             start = time.perf_counter()
-            services.ingest.ingest_objects(objs, principal=LOCAL_ADMIN, source=org, aside=aside)
+            for source, objs in batches:
+                services.ingest.ingest_objects(
+                    objs, principal=LOCAL_ADMIN, source=source, aside=aside
+                )
             # Each run pays for copying what it wrote into the database file: a run that wrote
             # less than the WAL's limit would otherwise leave its checkpoint to the next one.
             checkpoint(services.database)

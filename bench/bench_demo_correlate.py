@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import statistics
 import sys
 import time
 from itertools import groupby, islice
@@ -32,9 +31,9 @@ from canal.demo.world import DEFAULT_SEED, World
 from canal.store.migrate import upgrade
 from canal.store.tables import cluster_members, clusters, observables, records
 
-# The correlation bench's checkpoint, from the file beside this one.
+# The correlation bench's incremental runs, from the file beside this one.
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_correlate import checkpoint
+from bench_correlate import bench_incremental
 
 
 def count(services, table) -> int:
@@ -50,31 +49,20 @@ def new_objects(services, n: int, seed: int) -> list[tuple[str, list[dict[str, o
     return [(name, [o for _, o in group]) for name, group in groupby(batches, key=lambda x: x[0])]
 
 
-def bench_incremental(services, n: int, rounds: int) -> tuple[float, float]:
-    """(with index, plain) rates for n new demo objects: medians of `rounds` alternating runs,
-    each from an empty WAL to an empty WAL (as bench_correlate.bench_incremental)."""
-    hook, derive = services.ingest.after_write, services.ingest.derive
-    orgs = {o.name: o for o in services.accounts.list_orgs()}
-    rates: dict[bool, list[float]] = {True: [], False: []}
-    for r in range(rounds):
-        for indexed in (False, True):
-            submissions = new_objects(services, n, DEFAULT_SEED + 1000 + 2 * r + indexed)
-            orgs.update({o.name: o for o in services.accounts.list_orgs()})
-            if r == 0 and indexed:
-                mix = collections.Counter(o["type"] for _, objs in submissions for o in objs)
-                print("  new objects:", ", ".join(f"{t} {c:,}" for t, c in mix.most_common()))
-            if indexed:
-                services.ingest.after_write, services.ingest.derive = hook, derive
-            else:
-                services.ingest.after_write = services.ingest.derive = None
-            checkpoint(services.database)
-            start = time.perf_counter()
-            for name, objs in submissions:
-                services.ingest.ingest_objects(objs, principal=LOCAL_ADMIN, source=orgs[name])
-            checkpoint(services.database)
-            rates[indexed].append(n / (time.perf_counter() - start))
-    services.ingest.after_write, services.ingest.derive = hook, derive
-    return statistics.median(rates[True]), statistics.median(rates[False])
+def demo_submissions(services, n: int):
+    """For bench_correlate.bench_incremental: the first n objects of another demo world each
+    run, by source org."""
+    orgs: dict[str, object] = {}
+
+    def submissions(round_: int, indexed: bool) -> list[tuple[object, list[dict[str, object]]]]:
+        batches = new_objects(services, n, DEFAULT_SEED + 1000 + 2 * round_ + indexed)
+        orgs.update({o.name: o for o in services.accounts.list_orgs()})
+        if round_ == 0 and indexed:
+            mix = collections.Counter(o["type"] for _, objs in batches for o in objs)
+            print("  new objects:", ", ".join(f"{t} {c:,}" for t, c in mix.most_common()))
+        return [(orgs[name], objs) for name, objs in batches]
+
+    return submissions
 
 
 def main() -> None:
@@ -112,7 +100,9 @@ def main() -> None:
     report = services.correlator.rebuild(LOCAL_ADMIN)
     print(f"full correlate with no cluster held: {report.seconds:.1f} s (target < 30 s)")
     if not args.skip_incremental:
-        indexed, plain = bench_incremental(services, 10_000, args.rounds)
+        indexed, plain = bench_incremental(
+            services, 10_000, rounds=args.rounds, submissions=demo_submissions(services, 10_000)
+        )
         print(
             f"incremental, 10,000 new demo objects (median of {args.rounds}): {indexed:,.0f} "
             f"objects/s with links and clusters vs {plain:,.0f}/s plain = {indexed / plain:.2f} "
