@@ -27,6 +27,19 @@ def test_init_is_idempotent(cli):
     assert f"schema revision {head_revision()}" in again.stderr
 
 
+def test_a_command_on_a_store_not_set_up_says_so(tmp_path):
+    """Before `canal init`, a command names the missing schema and what to run, not the SQL
+    that failed."""
+    runner = Cli(f"sqlite:///{tmp_path / 'new.db'}", tmp_path)
+    for args in (("clusters",), ("correlate",), ("org", "list")):
+        done = runner(*args)
+        assert done.code == 1, args
+        assert "the schema is at nothing" in done.stderr, args
+        assert "canal init" in done.stderr, args
+        assert "unexpected" not in done.stderr, args
+        assert "SELECT" not in done.stderr, args
+
+
 def test_org_add_and_list(cli):
     added = cli("org", "add", "Acme Threat Labs", "--kind", "partner")
     assert added.code == 0

@@ -56,8 +56,13 @@ def main() -> None:
     except Exception as exc:
         if state.debug:
             raise
+        # Most often a store that is not set up (no `canal init` yet, or a schema behind this
+        # version), whichever layer's error it surfaced as: say that, rather than what failed.
+        unready = state.store_problem()
         typer.echo(
-            f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+            f"error: {unready}"
+            if unready
+            else f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
             err=True,
         )
         sys.exit(1)

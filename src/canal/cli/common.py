@@ -13,6 +13,7 @@ from canal.accounts.service import LOCAL_ADMIN
 from canal.app import Services, build_services
 from canal.config import load_settings
 from canal.model.org import Principal
+from canal.store.errors import StoreUnavailable
 
 TOKEN_OPTION = typer.Option(
     None,
@@ -32,6 +33,18 @@ class _State:
         if self.services is None:
             self.services = build_services(load_settings())
         return self.services
+
+    def store_problem(self) -> str | None:
+        """Why the store cannot be used (unreachable, not set up, schema behind), if so."""
+        if self.services is None:
+            return None
+        try:
+            self.services.database.check()
+        except StoreUnavailable as exc:
+            return str(exc)
+        except Exception:  # noqa: BLE001 - asked on the way out of another error: never raise
+            return None
+        return None
 
     def close(self) -> None:
         if self.services is not None:
