@@ -181,20 +181,28 @@ class Correlator:
                 cid: (first, size)
                 for cid, first, size in _rows(conn, "SELECT id, first_added, size FROM clusters")
             }
-            changed = {cid for pk, cid in held_members.items() if member_of.get(pk) != cid}
-            changed.update(cid for pk, cid in member_of.items() if held_members.get(pk) != cid)
+            # One pass over each side: at 11M records, each pass is seconds under the lock.
+            left = [pk for pk in held_members if pk not in member_of]
+            changed = {held_members[pk] for pk in left}
+            moved: list[tuple[str, int]] = []
+            joined: list[dict[str, object]] = []
+            for pk, cid in member_of.items():
+                was = held_members.get(pk)
+                if was == cid:
+                    continue
+                changed.add(cid)
+                if was is None:
+                    joined.append({"record_pk": pk, "cluster_id": cid})
+                else:
+                    changed.add(was)
+                    moved.append((cid, pk))
             with driver_cursor(conn) as (cursor, mark):
                 cursor.executemany(
-                    f"DELETE FROM cluster_members WHERE record_pk = {mark}",
-                    [(pk,) for pk in held_members if pk not in member_of],
+                    f"DELETE FROM cluster_members WHERE record_pk = {mark}", [(pk,) for pk in left]
                 )
                 cursor.executemany(
                     f"UPDATE cluster_members SET cluster_id = {mark} WHERE record_pk = {mark}",
-                    [
-                        (cid, pk)
-                        for pk, cid in member_of.items()
-                        if pk in held_members and held_members[pk] != cid
-                    ],
+                    moved,
                 )
                 cursor.executemany(
                     f"DELETE FROM clusters WHERE id = {mark}",
@@ -218,15 +226,7 @@ class Correlator:
                     if cid not in held
                 ],
             )
-            bulk_insert(
-                conn,
-                cluster_members,
-                [
-                    {"record_pk": pk, "cluster_id": cid}
-                    for pk, cid in member_of.items()
-                    if pk not in held_members
-                ],
-            )
+            bulk_insert(conn, cluster_members, joined)
             unit.log(
                 AuditEvent(
                     action=EventTag.CORRELATION_REBUILD,
