@@ -745,3 +745,44 @@ def test_each_value_counts_its_carriers_across_writes(services):
         )
     expected = {"91.203.7.0": 4, "91.203.7.1": 2, "91.203.7.2": 2, "91.203.7.9": 1}
     assert counted == carriers == expected
+
+
+def test_a_rebuild_mends_members_of_no_cluster_and_clusters_anchored_twice(services):
+    """A store damaged by hand (a member row naming no cluster, two clusters claiming the same
+    first member) is rebuilt as if neither were there."""
+    from canal.store.tables import cluster_members, clusters, records  # noqa: PLC0415
+
+    paris = add_org(services)
+    a, b = green(indicator("91.203.8.1")), green(indicator("91.203.8.1"))
+    lone = green(indicator("91.203.8.77"))
+    services.ingest.ingest_objects([a, b, lone], principal=LOCAL_ADMIN, source=paris)
+    with services.database.write() as conn:
+        first = conn.execute(select(clusters.c.first_added)).scalar_one()
+        lone_pk = conn.execute(
+            select(records.c.pk).where(records.c.stix_id == lone["id"])
+        ).scalar_one()
+        conn.execute(cluster_members.insert().values(record_pk=lone_pk, cluster_id="gone"))
+        conn.execute(clusters.insert().values(id="twin", first_added=first, size=1, updated_at=0))
+    report = services.correlator.rebuild(LOCAL_ADMIN)
+    assert (report.clusters, report.clustered_records) == (1, 2)
+    assert cluster_of(services, a["id"]) == cluster_of(services, b["id"]) == a["id"]
+    assert cluster_of(services, lone["id"]) is None
+    assert {cid: size for cid, (_, size, _) in _clusters_held(services).items()} == {a["id"]: 2}
+
+
+def test_clusters_whose_anchors_share_an_id_become_one():
+    """Should two clusters be anchored on records of one STIX id (ingest keeps one copy of an
+    object, and copies would carry the same values and references), they become one under the
+    earliest instead of breaking the clusters table's key."""
+    import numpy as np  # noqa: PLC0415
+
+    from canal.analysis.correlate import one_cluster_per_id  # noqa: PLC0415
+
+    cluster_of = np.array([-1, 10, 10, 20, 20, 30], dtype=np.int64)
+    ids = {10: "indicator--a", 20: "indicator--a", 30: "indicator--b"}
+    sizes = {10: 2, 20: 2, 30: 1}
+    merged = one_cluster_per_id(cluster_of, ids, sizes)
+    assert merged.tolist() == [-1, 10, 10, 10, 10, 30]
+    assert ids == {10: "indicator--a", 30: "indicator--b"}
+    assert sizes == {10: 4, 30: 1}
+    assert cluster_of.tolist() == [-1, 10, 10, 20, 20, 30]  # the input is left as it was

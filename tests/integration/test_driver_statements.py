@@ -4,11 +4,13 @@ out-of-range value) catch SQLAlchemy's exceptions, whichever way the statement r
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from canal.store.arrays import int_columns
 from canal.store.rate import Charge, take
-from canal.store.sql import driver_rows
+from canal.store.sql import driver_cursor, driver_rows
 
 INSERT = "INSERT INTO rate_counters (key, window_start, count) VALUES ({mark}, {mark}, {mark})"
 COUNT = "SELECT count(*) FROM rate_counters WHERE key = {mark}"
@@ -65,3 +67,25 @@ def test_a_search_for_at_most_so_many_rows_stops_once_it_finds_more(services):
             rows_where_in(conn, search, (0,), keys, chunk=3, at_most=6)
         with pytest.raises(TooManyRows, match="more than 2 rows"):
             rows_where_in(conn, search, (0,), keys, chunk=10, at_most=2)
+
+
+def test_whole_columns_come_back_as_integers_whatever_the_ranges_they_are_read_in(services):
+    # A key with more rows than one read (7), numbers of every size and sign; read in ranges
+    # of 10 rows on SQLite (one statement each), at once on PostgreSQL.
+    rows = [(k, k * 3 - 1000) for k in range(200)]
+    rows += [(7, -(2**62) + i) for i in range(50)] + [(199, 2**62)]
+    with services.database.write() as conn:
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE numbers (k BIGINT NOT NULL, v BIGINT)")
+        conn.exec_driver_sql("CREATE INDEX ix_numbers_k ON numbers (k)")
+        driver_cursor_insert(conn, rows)
+        got = int_columns(conn, ("k", "v"), "numbers WHERE k >= 0", key="k", rows_per_read=10)
+        assert got.dtype == np.int64
+        assert sorted(map(tuple, got.tolist())) == sorted(rows)
+        single = int_columns(conn, ("v",), "numbers WHERE k = 7", key="k", rows_per_read=10)
+        assert sorted(single[:, 0].tolist()) == sorted(v for k, v in rows if k == 7)
+        assert int_columns(conn, ("k", "v"), "numbers WHERE k < 0", key="k").shape == (0, 2)
+
+
+def driver_cursor_insert(conn, rows):
+    with driver_cursor(conn) as (cursor, mark):
+        cursor.executemany(f"INSERT INTO numbers (k, v) VALUES ({mark}, {mark})", rows)

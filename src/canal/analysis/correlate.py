@@ -1,33 +1,36 @@
 """`canal correlate`: rebuild links and clusters from the index, from scratch.
 
-It reads each (value, record) and (record, reference) pair once, joins records in a union-find,
-and writes back the clusters that differ from those held. Values on a warninglist link nothing;
-values carried by more than the hub threshold of records link nothing either and are reported
-as hubs with their count (MISP drops them silently past 20).
+It reads the index as arrays of record numbers (the current records, each (value, record) pair,
+each reference resolved to the record it names), finds the connected sets with scipy's
+connected_components, and writes back the clusters that differ from those held. Values on a
+warninglist link nothing; values carried by more than the hub threshold of records, and records
+referenced by more, link nothing either and are reported as hubs with their count (MISP drops
+them silently past 20). At 11M records, a Python object per row or per record was most of the
+time: the rows go from the database to numpy arrays without one.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Connection, func, select, update
 
-from canal.analysis.index import WEAK_KINDS, ObservableIndex, UnionFind, read_local_lists
+from canal.analysis.index import IN_CHUNK, WEAK_KINDS, ObservableIndex, read_local_lists
 from canal.analysis.observables import Observable, ObservableType
 from canal.clock import Clock
 from canal.model.audit import AuditEvent, EventTag
 from canal.model.org import Principal
+from canal.store.arrays import int_columns
 from canal.store.database import Database
-from canal.store.sql import bulk_insert, driver_cursor
-from canal.store.tables import (
-    cluster_members,
-    clusters,
-    observables,
-)
+from canal.store.sql import bulk_insert, driver_cursor, driver_rows, one_of
+from canal.store.tables import cluster_members, clusters, observables, records
 from canal.store.unit import write_unit
+
+Ints = NDArray[np.int64]
 
 
 @dataclass
@@ -42,6 +45,56 @@ class CorrelationReport:
     tokens: int = 0
     hubs: list[tuple[str, int]] = field(default_factory=list)
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Clusters as a rebuild finds them, each known by its first member's date_added (unique
+    to a record; `first_added` in the clusters table)."""
+
+    #: The record number of each cluster's first member, that member's date_added, and the
+    #: number of members.
+    anchors: Ints
+    first_added: Ints
+    sizes: Ints
+    #: For each record number, the first_added of its cluster; -1 for a record in none.
+    cluster_of: Ints
+
+
+@dataclass(frozen=True)
+class LinkGraph:
+    """Every link between current records, by record number (records.pk)."""
+
+    #: date_added of each current record, indexed by record number; -1 for any other number.
+    added: Ints
+    sources: Ints
+    targets: Ints
+
+    def clusters(self) -> Clusters:
+        """The connected sets of two records or more, each anchored on its earliest member."""
+        # scipy only here: it takes longer to import than most commands take to run.
+        from scipy.sparse import coo_matrix  # noqa: PLC0415
+        from scipy.sparse.csgraph import connected_components  # noqa: PLC0415
+
+        n = len(self.added)
+        edges = np.ones(len(self.sources), dtype=bool)
+        graph = coo_matrix((edges, (self.sources, self.targets)), shape=(n, n))
+        _count, labels = connected_components(graph, directed=False)
+        sizes = np.bincount(labels)
+        members = np.flatnonzero(sizes[labels] >= 2)
+        runs = labels[members]
+        # Each cluster's anchor: its earliest member (date_added is unique to a record).
+        first_by_label = np.full(len(sizes), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first_by_label, runs, self.added[members])
+        anchors = members[self.added[members] == first_by_label[runs]]
+        cluster_of = np.full(n, -1, dtype=np.int64)
+        cluster_of[members] = first_by_label[runs]
+        return Clusters(
+            anchors=anchors,
+            first_added=self.added[anchors],
+            sizes=sizes[labels[anchors]],
+            cluster_of=cluster_of,
+        )
 
 
 class Correlator:
@@ -68,165 +121,173 @@ class Correlator:
             # About 0.1 ms per value: a separate step, for stores that serve blind lookups.
             say("computing blind-lookup tokens")
             report.tokens = self.index.ensure_blind_tokens(self.database, self.clock)
-        uf = UnionFind()
         with self.database.read() as conn:
-            live = {
-                pk: (stix_id, added)
-                for pk, stix_id, added in _rows(
-                    conn,
-                    "SELECT pk, stix_id, date_added FROM records WHERE is_latest AND NOT revoked",
-                )
-            }
-            report.records = len(live)
-            say(f"{len(live):,} current records; reading shared values")
-            weak = ", ".join(f"'{kind}'" for kind in sorted(WEAK_KINDS))
-            linkable = {
-                oid
-                for (oid,) in _rows(
-                    conn,
-                    f"SELECT id FROM observables WHERE flag IS NULL AND kind NOT IN ({weak})",
-                )
-            }
-            # Straight from the (observable_id, record_pk) primary key, in its order: each
-            # value's carriers arrive together and are joined as they come.
-            hub_ids: list[tuple[int, int]] = []
-            current_oid: int | None = None
-            carriers: list[int] = []
-            for oid, pk in _rows(
-                conn,
-                "SELECT observable_id, record_pk FROM record_observables "
-                "ORDER BY observable_id, record_pk",
-            ):
-                if oid != current_oid:
-                    self._close(uf, current_oid, carriers, hub_ids, report)
-                    current_oid, carriers = oid, []
-                if oid in linkable and pk in live:
-                    carriers.append(pk)
-            self._close(uf, current_oid, carriers, hub_ids, report)
-            for oid, count in hub_ids:
-                kind, value = conn.execute(
-                    select(observables.c.kind, observables.c.value).where(observables.c.id == oid)
-                ).one()
-                report.hubs.append((f"{kind}:{value}", count))
-            report.observables = conn.execute(
-                select(func.count()).select_from(observables)
-            ).scalar_one()
-            say("reading references")
-            by_stix = {stix_id: pk for pk, (stix_id, _) in live.items()}
-            referrers: dict[str, list[int]] = {}
-            for pk, target in _rows(conn, "SELECT record_pk, target_id FROM record_refs"):
-                if pk in live and target in by_stix:
-                    referrers.setdefault(target, []).append(pk)
-        for target, pks in referrers.items():
-            if len(pks) > self.index.hub_threshold:
-                report.hubs.append((target, len(pks)))
-                continue
-            target_pk = by_stix[target]
-            for pk in pks:
-                uf.union(target_pk, pk)
-            report.links_by_reference += len(pks)
-        report.hubs.sort(key=lambda hub: -hub[1])
+            graph = self.read_links(conn, report, say)
+        say("finding the connected sets")
+        found = graph.clusters()
         say("writing clusters")
-        self._write(uf, live, principal, report)
+        self._write(found, principal, report)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _close(
+    def read_links(
         self,
-        uf: UnionFind,
-        oid: int | None,
-        carriers: list[int],
-        hub_ids: list[tuple[int, int]],
+        conn: Connection,
         report: CorrelationReport,
-    ) -> None:
-        """Link the records that carry one value, or note the value as a hub."""
-        if oid is None or len(carriers) < 2:
-            return
-        if len(carriers) > self.index.hub_threshold:
-            hub_ids.append((oid, len(carriers)))
-            return
-        first = carriers[0]
-        for pk in carriers[1:]:
-            uf.union(first, pk)
-        report.links_by_value += len(carriers) - 1
+        say: Callable[[str], None] = lambda _msg: None,
+    ) -> LinkGraph:
+        """Every link between current records, read in one transaction."""
+        record_end = (conn.execute(select(func.max(records.c.pk))).scalar_one() or 0) + 1
+        value_end = (conn.execute(select(func.max(observables.c.id))).scalar_one() or 0) + 1
+        report.observables = conn.execute(
+            select(func.count()).select_from(observables)
+        ).scalar_one()
+        current_rows = int_columns(
+            conn,
+            ("pk", "date_added"),
+            "records WHERE is_latest AND NOT revoked",  # ix_records_current holds both
+            key="date_added",
+        )
+        added = np.full(record_end, -1, dtype=np.int64)
+        added[current_rows[:, 0]] = current_rows[:, 1]
+        current = added >= 0
+        report.records = len(current_rows)
+        say(f"{report.records:,} current records; reading shared values")
+        weak = ", ".join(f"'{kind}'" for kind in sorted(WEAK_KINDS))
+        linkable = np.zeros(value_end, dtype=bool)
+        linkable[
+            int_columns(
+                conn,
+                ("id",),
+                f"observables WHERE flag IS NULL AND kind NOT IN ({weak})",
+                key="id",
+            )[:, 0]
+        ] = True
+        pairs = int_columns(
+            conn,
+            ("observable_id", "record_pk"),
+            "record_observables WHERE 1 = 1",
+            key="observable_id",
+        )
+        pairs = pairs[linkable[pairs[:, 0]] & current[pairs[:, 1]]]
+        oids, carriers = pairs[:, 0], pairs[:, 1]
+        # Each value links its carriers to the first of them (the lowest record number).
+        carried = np.bincount(oids, minlength=value_end)
+        first = np.full(value_end, record_end, dtype=np.int64)
+        np.minimum.at(first, oids, carriers)
+        hub = carried > self.index.hub_threshold
+        by_value = ~hub[oids] & (carriers != first[oids])
+        report.links_by_value = int(by_value.sum())
+        for oid in np.flatnonzero(hub).tolist():
+            kind, value = conn.execute(
+                select(observables.c.kind, observables.c.value).where(observables.c.id == oid)
+            ).one()
+            report.hubs.append((f"{kind}:{value}", int(carried[oid])))
+        say("reading references")
+        # The references drive the join (CROSS JOIN keeps SQLite to that order), each target
+        # found in the (stix_id, version, source) index, which holds the record number too.
+        refs = int_columns(
+            conn,
+            ("rr.record_pk", "target.pk"),
+            "record_refs rr CROSS JOIN records target WHERE target.stix_id = rr.target_id",
+            key="rr.rowid",
+            ranges_over="record_refs rr WHERE 1 = 1",
+        )
+        refs = refs[current[refs[:, 0]] & current[refs[:, 1]] & (refs[:, 0] != refs[:, 1])]
+        referrers = np.bincount(refs[:, 1], minlength=record_end)
+        hub_target = referrers > self.index.hub_threshold
+        by_reference = ~hub_target[refs[:, 1]]
+        report.links_by_reference = int(by_reference.sum())
+        for pk in np.flatnonzero(hub_target).tolist():
+            stix_id = conn.execute(select(records.c.stix_id).where(records.c.pk == pk)).scalar_one()
+            report.hubs.append((stix_id, int(referrers[pk])))
+        report.hubs.sort(key=lambda hub: -hub[1])
+        return LinkGraph(
+            added=added,
+            sources=np.concatenate([first[oids[by_value]], refs[by_reference, 1]]),
+            targets=np.concatenate([carriers[by_value], refs[by_reference, 0]]),
+        )
 
-    def _write(
-        self,
-        uf: UnionFind,
-        live: dict[int, tuple[str, int]],
-        principal: Principal,
-        report: CorrelationReport,
-    ) -> None:
+    def _write(self, found: Clusters, principal: Principal, report: CorrelationReport) -> None:
         """Write what differs from the clusters held: ingest keeps them current, so a rebuild
         mostly finds them as it would write them (at 1M records, rewriting every membership was
-        more than half of the rebuild). Clusters whose membership changed are stamped."""
-        wanted: dict[str, tuple[int, int]] = {}  # cluster id -> (first added, size)
-        member_of: dict[int, str] = {}
-        for members in uf.groups().values():
-            if len(members) < 2:
-                continue
-            anchor = min(members, key=lambda pk: live[pk][1])
-            cluster_id, first_added = live[anchor]
-            wanted[cluster_id] = (first_added, len(members))
-            for pk in members:
-                member_of[pk] = cluster_id
-        report.clusters = len(wanted)
-        report.clustered_records = len(member_of)
+        more than half of the rebuild). Clusters whose membership changed are stamped.
+
+        Held clusters are matched to those found by first_added: a cluster's id is the STIX id
+        of the record added at its first_added, so memberships are compared as numbers, without
+        reading the ids of millions of rows."""
         with write_unit(self.database, self.clock) as unit:
             now, conn = unit.now, unit.conn
             # Read under the write lock: what ingest merged since the rebuild read the index is
             # replaced by the rebuild's view, as a whole rewrite would.
-            held_members = dict(_rows(conn, "SELECT record_pk, cluster_id FROM cluster_members"))
-            held = {
-                cid: (first, size)
-                for cid, first, size in _rows(conn, "SELECT id, first_added, size FROM clusters")
-            }
-            # One pass over each side: at 11M records, each pass is seconds under the lock.
-            left = [pk for pk in held_members if pk not in member_of]
-            changed = {held_members[pk] for pk in left}
-            moved: list[tuple[str, int]] = []
-            joined: list[dict[str, object]] = []
-            for pk, cid in member_of.items():
-                was = held_members.get(pk)
-                if was == cid:
-                    continue
-                changed.add(cid)
-                if was is None:
-                    joined.append({"record_pk": pk, "cluster_id": cid})
-                else:
-                    changed.add(was)
-                    moved.append((cid, pk))
+            held = _held_clusters(conn)
+            ids = {first: held[first][0] for first in found.first_added.tolist() if first in held}
+            new = [
+                (first, pk)
+                for first, pk in zip(
+                    found.first_added.tolist(), found.anchors.tolist(), strict=True
+                )
+                if first not in held
+            ]
+            anchor_ids = _stix_ids(conn, [pk for _, pk in new])
+            ids.update((first, anchor_ids[pk]) for first, pk in new)
+            sizes = dict(zip(found.first_added.tolist(), found.sizes.tolist(), strict=True))
+            will = one_cluster_per_id(found.cluster_of, ids, sizes)
+            was = np.full(len(will), -1, dtype=np.int64)
+            members = _held_members(conn)
+            # A record added since the rebuild's read is in no cluster found: it leaves.
+            beyond = members[members[:, 1] >= len(will), 1].tolist()
+            members = members[members[:, 1] < len(will)]
+            was[members[:, 1]] = members[:, 0]
+            left = np.flatnonzero((was >= 0) & (will < 0))
+            differs = np.flatnonzero((will >= 0) & (will != was))
+            joined = differs[was[differs] < 0]
+            moved = differs[was[differs] >= 0]
+            changed = set(was[left].tolist()) | set(was[moved].tolist())
+            changed.update(will[differs].tolist())
+            report.clusters = len(sizes)
+            report.clustered_records = sum(sizes.values())
             with driver_cursor(conn) as (cursor, mark):
                 cursor.executemany(
-                    f"DELETE FROM cluster_members WHERE record_pk = {mark}", [(pk,) for pk in left]
+                    f"DELETE FROM cluster_members WHERE record_pk = {mark}",
+                    [(pk,) for pk in left.tolist() + beyond],
                 )
                 cursor.executemany(
                     f"UPDATE cluster_members SET cluster_id = {mark} WHERE record_pk = {mark}",
-                    moved,
+                    [
+                        (ids[first], pk)
+                        for first, pk in zip(will[moved].tolist(), moved.tolist(), strict=True)
+                    ],
                 )
                 cursor.executemany(
                     f"DELETE FROM clusters WHERE id = {mark}",
-                    [(cid,) for cid in held if cid not in wanted],
+                    [(cid,) for first, (cid, _) in held.items() if first not in sizes],
                 )
                 cursor.executemany(
-                    f"UPDATE clusters SET first_added = {mark}, size = {mark}, updated_at = {mark}"
-                    f" WHERE id = {mark}",
+                    f"UPDATE clusters SET size = {mark}, updated_at = {mark} WHERE id = {mark}",
                     [
-                        (first, size, now, cid)
-                        for cid, (first, size) in wanted.items()
-                        if cid in held and (held[cid] != (first, size) or cid in changed)
+                        (size, now, held[first][0])
+                        for first, size in sizes.items()
+                        if first in held and (held[first][1] != size or first in changed)
                     ],
                 )
             bulk_insert(
                 conn,
                 clusters,
                 [
-                    {"id": cid, "first_added": first, "size": size, "updated_at": now}
-                    for cid, (first, size) in wanted.items()
-                    if cid not in held
+                    {"id": ids[first], "first_added": first, "size": size, "updated_at": now}
+                    for first, size in sizes.items()
+                    if first not in held
                 ],
             )
-            bulk_insert(conn, cluster_members, joined)
+            bulk_insert(
+                conn,
+                cluster_members,
+                [
+                    {"record_pk": pk, "cluster_id": ids[first]}
+                    for first, pk in zip(will[joined].tolist(), joined.tolist(), strict=True)
+                ],
+            )
             unit.log(
                 AuditEvent(
                     action=EventTag.CORRELATION_REBUILD,
@@ -265,16 +326,80 @@ class Correlator:
         return changed
 
 
-def _rows(conn: Connection, sql: str, *, batch: int = 20_000) -> Iterator[tuple[Any, ...]]:
-    """Rows of a plain SELECT from the driver's cursor, in batches: a full rebuild reads
-    millions, and SQLAlchemy's per-row processing would cost more than the reading."""
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql)
-        while True:
-            rows = cursor.fetchmany(batch)
-            if not rows:
-                return
-            yield from rows
-    finally:
-        cursor.close()
+def _held_clusters(conn: Connection) -> dict[int, tuple[str, int]]:
+    """The clusters held, by first_added: (id, size). Two held clusters never share a
+    first_added (each is anchored on a different record); should a store hold some, they go,
+    with their members, and the rebuild writes them again."""
+    held: dict[int, tuple[str, int]] = {}
+    twice: set[int] = set()
+    for cid, first, size in driver_rows(conn, "SELECT id, first_added, size FROM clusters"):
+        if first in held:
+            twice.add(first)
+        held[first] = (cid, size)
+    if twice:
+        doubled = select(clusters.c.id).where(clusters.c.first_added.in_(sorted(twice)))
+        conn.execute(cluster_members.delete().where(cluster_members.c.cluster_id.in_(doubled)))
+        conn.execute(clusters.delete().where(clusters.c.first_added.in_(sorted(twice))))
+        for first in twice:
+            del held[first]
+    return held
+
+
+def _held_members(conn: Connection) -> Ints:
+    """(first_added of the cluster, record number) of each member held. Members of no held
+    cluster (a store damaged by hand) go first: the rebuild would not see them to replace."""
+    rows = _member_rows(conn)
+    total = conn.execute(select(func.count()).select_from(cluster_members)).scalar_one()
+    if len(rows) != total:
+        conn.execute(
+            cluster_members.delete().where(
+                cluster_members.c.cluster_id.not_in(select(clusters.c.id))
+            )
+        )
+        rows = _member_rows(conn)
+    return rows
+
+
+def _member_rows(conn: Connection) -> Ints:
+    # Driven by the clusters, each one's members read from the covering
+    # (cluster_id, record_pk) index.
+    return int_columns(
+        conn,
+        ("c.first_added", "cm.record_pk"),
+        "clusters c CROSS JOIN cluster_members cm WHERE cm.cluster_id = c.id",
+        key="c.rowid",
+        ranges_over="clusters c WHERE 1 = 1",
+        rows_per_read=100_000,
+    )
+
+
+def _stix_ids(conn: Connection, pks: list[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for start in range(0, len(pks), IN_CHUNK):
+        out.update(
+            conn.execute(
+                select(records.c.pk, records.c.stix_id).where(
+                    one_of(records.c.pk, pks[start : start + IN_CHUNK])
+                )
+            ).all()
+        )
+    return out
+
+
+def one_cluster_per_id(cluster_of: Ints, ids: dict[int, str], sizes: dict[int, int]) -> Ints:
+    """Clusters whose anchors share a STIX id would share a cluster id: they become one, under
+    the earliest (`ids` and `sizes`, by first_added, are updated to match)."""
+    first_of_id: dict[str, int] = {}
+    joins: dict[int, int] = {}
+    for first in sorted(ids):
+        earliest = first_of_id.setdefault(ids[first], first)
+        if earliest != first:
+            joins[first] = earliest
+    if not joins:
+        return cluster_of
+    out = cluster_of.copy()
+    for first, earliest in joins.items():
+        out[cluster_of == first] = earliest
+        del ids[first]
+        sizes[earliest] += sizes.pop(first)
+    return out

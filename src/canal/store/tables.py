@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 metadata = MetaData(
@@ -115,6 +116,17 @@ records = Table(
     # stopping at the page size.
     Index("ix_records_retention_until", "retention_until"),
     Index("ix_records_release_state", "release_state", "date_added"),
+    # The current records, for `canal correlate`: read from this index, not the table (the
+    # objects make it some 2 kB a row). The flags are columns too: SQLite reads an index alone
+    # only when it holds every column the query names, those of its own WHERE included.
+    Index(
+        "ix_records_current",
+        "date_added",
+        "is_latest",
+        "revoked",
+        sqlite_where=text("is_latest AND NOT revoked"),
+        postgresql_where=text("is_latest AND NOT revoked"),
+    ),
 )
 
 # Changes proposed by someone other than a record's source (R1): the source accepts or rejects.
@@ -451,7 +463,8 @@ cluster_members = Table(
     metadata,
     Column("record_pk", BigInteger, ForeignKey("records.pk", ondelete="CASCADE"), primary_key=True),
     Column("cluster_id", String(300), nullable=False),
-    Index("ix_cluster_members_cluster_id", "cluster_id"),
+    # Covering: a rebuild reads every cluster's members without a lookup into the table.
+    Index("ix_cluster_members_cluster_id", "cluster_id", "record_pk"),
 )
 
 # The secretariat's own lists on top of the warninglists: "allow" marks a value benign,
