@@ -4,11 +4,14 @@ out-of-range value) catch SQLAlchemy's exceptions, whichever way the statement r
 
 from __future__ import annotations
 
+import queue
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from canal.store.arrays import int_columns
+from canal.store.arrays import IntColumns, stacked
 from canal.store.rate import Charge, take
 from canal.store.sql import driver_cursor, driver_rows
 
@@ -78,14 +81,41 @@ def test_whole_columns_come_back_as_integers_whatever_the_ranges_they_are_read_i
         conn.exec_driver_sql("CREATE TEMPORARY TABLE numbers (k BIGINT NOT NULL, v BIGINT)")
         conn.exec_driver_sql("CREATE INDEX ix_numbers_k ON numbers (k)")
         driver_cursor_insert(conn, rows)
-        got = int_columns(conn, ("k", "v"), "numbers WHERE k >= 0", key="k", rows_per_read=10)
+        got = IntColumns(("k", "v"), "numbers WHERE k >= 0", key="k", rows_per_read=10).read(conn)
         assert got.dtype == np.int64
         assert sorted(map(tuple, got.tolist())) == sorted(rows)
-        single = int_columns(conn, ("v",), "numbers WHERE k = 7", key="k", rows_per_read=10)
-        assert sorted(single[:, 0].tolist()) == sorted(v for k, v in rows if k == 7)
-        assert int_columns(conn, ("k", "v"), "numbers WHERE k < 0", key="k").shape == (0, 2)
+        sevens = IntColumns(("v",), "numbers WHERE k = 7", key="k", rows_per_read=10).read(conn)
+        assert sorted(sevens[:, 0].tolist()) == sorted(v for k, v in rows if k == 7)
+        none = IntColumns(("k", "v"), "numbers WHERE k < 0", key="k").read(conn)
+        assert none.shape == (0, 2)
 
 
 def driver_cursor_insert(conn, rows):
     with driver_cursor(conn) as (cursor, mark):
         cursor.executemany(f"INSERT INTO numbers (k, v) VALUES ({mark}, {mark})", rows)
+
+
+def test_threads_sharing_the_ranges_read_every_row_once(services):
+    with services.database.write() as conn, driver_cursor(conn) as (cursor, mark):
+        cursor.executemany(
+            f"INSERT INTO rate_counters (key, window_start, count) VALUES ({mark}, {mark}, {mark})",
+            [(f"k{i}", i // 3, i) for i in range(100)],
+        )
+    columns = IntColumns(
+        ("window_start", "count"), "rate_counters WHERE 1 = 1", key="window_start", rows_per_read=7
+    )
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+    with services.database.read() as conn:
+        ranges = columns.ranges(conn)
+    for key_range in ranges:
+        pending.put(key_range)
+
+    def drain():
+        with services.database.read() as conn:
+            return columns.read_pending(conn, pending)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parts = [part for done in [pool.submit(drain) for _ in range(2)] for part in done.result()]
+    assert sorted(stacked(parts, 2)[:, 1].tolist()) == list(range(100))
+    # Ranges of two keys (six rows) on SQLite; the whole at once on PostgreSQL.
+    assert len(ranges) == (17 if services.database.is_sqlite else 1)

@@ -11,8 +11,10 @@ time: the rows go from the database to numpy arrays without one.
 
 from __future__ import annotations
 
+import queue
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,13 +26,48 @@ from canal.analysis.observables import Observable, ObservableType
 from canal.clock import Clock
 from canal.model.audit import AuditEvent, EventTag
 from canal.model.org import Principal
-from canal.store.arrays import int_columns
+from canal.store.arrays import IntColumns, KeyRange, stacked
 from canal.store.database import Database
 from canal.store.sql import bulk_insert, driver_cursor, driver_rows, one_of
 from canal.store.tables import cluster_members, clusters, observables, records
 from canal.store.unit import write_unit
 
 Ints = NDArray[np.int64]
+
+# What a rebuild reads, as arrays of integers.
+
+#: (record number, date_added) of each current record, from ix_records_current.
+CURRENT_RECORDS = IntColumns(
+    ("pk", "date_added"), "records WHERE is_latest AND NOT revoked", key="date_added"
+)
+_WEAK = ", ".join(f"'{kind}'" for kind in sorted(WEAK_KINDS))
+#: The ids of the values that may link: on no list, of a kind that links.
+LINKABLE_VALUES = IntColumns(
+    ("id",), f"observables WHERE flag IS NULL AND kind NOT IN ({_WEAK})", key="id"
+)
+#: (value id, record number) of each value a record carries, from the primary key.
+VALUE_CARRIERS = IntColumns(
+    ("observable_id", "record_pk"), "record_observables WHERE 1 = 1", key="observable_id"
+)
+#: (first_added of the cluster, record number) of each member held: driven by the clusters,
+#: each one's members read from the covering (cluster_id, record_pk) index.
+HELD_MEMBERS = IntColumns(
+    ("c.first_added", "cm.record_pk"),
+    "clusters c CROSS JOIN cluster_members cm WHERE cm.cluster_id = c.id",
+    key="c.rowid",
+    ranges_over="clusters c WHERE 1 = 1",
+    rows_per_read=100_000,
+)
+#: (referring, referenced) record numbers: every record of the id a reference names, each
+#: version, current or not. The references drive the join (CROSS JOIN keeps SQLite to that
+#: order), each id found in the (stix_id, version, source) index, which holds the record number
+#: too.
+REFERENCES = IntColumns(
+    ("rr.record_pk", "target.pk"),
+    "record_refs rr CROSS JOIN records target WHERE target.stix_id = rr.target_id",
+    key="rr.rowid",
+    ranges_over="record_refs rr WHERE 1 = 1",
+)
 
 
 @dataclass
@@ -121,8 +158,19 @@ class Correlator:
             # About 0.1 ms per value: a separate step, for stores that serve blind lookups.
             say("computing blind-lookup tokens")
             report.tokens = self.index.ensure_blind_tokens(self.database, self.clock)
+        # The references are the longest read (a search in the ids' index for each), in
+        # ranges that this thread and a helper share: SQLite runs each range's statement
+        # without the GIL, so the two read on both cores.
+        pending: queue.SimpleQueue[KeyRange] = queue.SimpleQueue()
         with self.database.read() as conn:
-            graph = self.read_links(conn, report, say)
+            for key_range in REFERENCES.ranges(conn):
+                pending.put(key_range)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            helper = (
+                pool.submit(self._read_pending, pending) if self.database.concurrent_reads else None
+            )
+            with self.database.read() as conn:
+                graph = self.read_links(conn, report, say, pending=pending, helper=helper)
         say("finding the connected sets")
         found = graph.clusters()
         say("writing clusters")
@@ -135,40 +183,27 @@ class Correlator:
         conn: Connection,
         report: CorrelationReport,
         say: Callable[[str], None] = lambda _msg: None,
+        *,
+        pending: queue.SimpleQueue[KeyRange] | None = None,
+        helper: Future[list[Ints]] | None = None,
     ) -> LinkGraph:
-        """Every link between current records, read in one transaction."""
+        """Every link between current records, read in one transaction. `pending`: the ranges
+        of references left to read, shared with `helper`, which reads in a transaction of its
+        own (a record it sees that this one does not is left out, as one added since)."""
         record_end = (conn.execute(select(func.max(records.c.pk))).scalar_one() or 0) + 1
         value_end = (conn.execute(select(func.max(observables.c.id))).scalar_one() or 0) + 1
         report.observables = conn.execute(
             select(func.count()).select_from(observables)
         ).scalar_one()
-        current_rows = int_columns(
-            conn,
-            ("pk", "date_added"),
-            "records WHERE is_latest AND NOT revoked",  # ix_records_current holds both
-            key="date_added",
-        )
+        current_rows = CURRENT_RECORDS.read(conn)
         added = np.full(record_end, -1, dtype=np.int64)
         added[current_rows[:, 0]] = current_rows[:, 1]
         current = added >= 0
         report.records = len(current_rows)
         say(f"{report.records:,} current records; reading shared values")
-        weak = ", ".join(f"'{kind}'" for kind in sorted(WEAK_KINDS))
         linkable = np.zeros(value_end, dtype=bool)
-        linkable[
-            int_columns(
-                conn,
-                ("id",),
-                f"observables WHERE flag IS NULL AND kind NOT IN ({weak})",
-                key="id",
-            )[:, 0]
-        ] = True
-        pairs = int_columns(
-            conn,
-            ("observable_id", "record_pk"),
-            "record_observables WHERE 1 = 1",
-            key="observable_id",
-        )
+        linkable[LINKABLE_VALUES.read(conn)[:, 0]] = True
+        pairs = VALUE_CARRIERS.read(conn)
         pairs = pairs[linkable[pairs[:, 0]] & current[pairs[:, 1]]]
         oids, carriers = pairs[:, 0], pairs[:, 1]
         # Each value links its carriers to the first of them (the lowest record number).
@@ -184,15 +219,15 @@ class Correlator:
             ).one()
             report.hubs.append((f"{kind}:{value}", int(carried[oid])))
         say("reading references")
-        # The references drive the join (CROSS JOIN keeps SQLite to that order), each target
-        # found in the (stix_id, version, source) index, which holds the record number too.
-        refs = int_columns(
-            conn,
-            ("rr.record_pk", "target.pk"),
-            "record_refs rr CROSS JOIN records target WHERE target.stix_id = rr.target_id",
-            key="rr.rowid",
-            ranges_over="record_refs rr WHERE 1 = 1",
-        )
+        if pending is None:
+            pending = queue.SimpleQueue()
+            for key_range in REFERENCES.ranges(conn):
+                pending.put(key_range)
+        parts = REFERENCES.read_pending(conn, pending)
+        if helper is not None:
+            parts += helper.result()
+        refs = stacked(parts, 2)
+        refs = refs[(refs[:, 0] < record_end) & (refs[:, 1] < record_end)]
         refs = refs[current[refs[:, 0]] & current[refs[:, 1]] & (refs[:, 0] != refs[:, 1])]
         referrers = np.bincount(refs[:, 1], minlength=record_end)
         hub_target = referrers > self.index.hub_threshold
@@ -207,6 +242,10 @@ class Correlator:
             sources=np.concatenate([first[oids[by_value]], refs[by_reference, 1]]),
             targets=np.concatenate([carriers[by_value], refs[by_reference, 0]]),
         )
+
+    def _read_pending(self, pending: queue.SimpleQueue[KeyRange]) -> list[Ints]:
+        with self.database.read() as conn:
+            return REFERENCES.read_pending(conn, pending)
 
     def _write(self, found: Clusters, principal: Principal, report: CorrelationReport) -> None:
         """Write what differs from the clusters held: ingest keeps them current, so a rebuild
@@ -361,16 +400,7 @@ def _held_members(conn: Connection) -> Ints:
 
 
 def _member_rows(conn: Connection) -> Ints:
-    # Driven by the clusters, each one's members read from the covering
-    # (cluster_id, record_pk) index.
-    return int_columns(
-        conn,
-        ("c.first_added", "cm.record_pk"),
-        "clusters c CROSS JOIN cluster_members cm WHERE cm.cluster_id = c.id",
-        key="c.rowid",
-        ranges_over="clusters c WHERE 1 = 1",
-        rows_per_read=100_000,
-    )
+    return HELD_MEMBERS.read(conn)
 
 
 def _stix_ids(conn: Connection, pks: list[int]) -> dict[int, str]:

@@ -46,6 +46,10 @@ def _sqlite_lock_path(url: str) -> str | None:
     return database + "-writer.lock"
 
 
+def _is_memory(url: str) -> bool:
+    return ":memory:" in url or url in {"sqlite://", "sqlite:///"}
+
+
 class Database:
     """Owns the engine. `write()` and `read()` open transactions; callers pass the connection
     to the store functions so that an operation and its processing-log entry commit together."""
@@ -56,6 +60,9 @@ class Database:
         self.url = url
         self.wal_limit_pages = wal_limit_pages
         self.is_sqlite = url.startswith("sqlite")
+        #: Whether two threads may read at once, each on a connection of its own (not so for
+        #: an SQLite memory database, which lives on one connection).
+        self.concurrent_reads = not (self.is_sqlite and _is_memory(url))
         # Writers of this process queue here (SQLite only: PostgreSQL locks rows itself).
         self._writers = threading.RLock() if self.is_sqlite else None
         self._lock_path = _sqlite_lock_path(url) if self.is_sqlite else None
@@ -90,7 +97,7 @@ class Database:
             raise StoreUnavailable(_redacted(url), str(exc)) from exc
 
     def _sqlite_engine(self, url: str, *, echo: bool) -> Engine:
-        memory = ":memory:" in url or url in {"sqlite://", "sqlite:///"}
+        memory = _is_memory(url)
         engine = create_engine(
             url,
             echo=echo,
