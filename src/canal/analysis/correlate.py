@@ -169,7 +169,7 @@ class Correlator:
             helper = (
                 pool.submit(self._read_pending, pending) if self.database.concurrent_reads else None
             )
-            with self.database.read() as conn:
+            with self.database.read(bulk=True) as conn:
                 graph = self.read_links(conn, report, say, pending=pending, helper=helper)
         say("finding the connected sets")
         found = graph.clusters()
@@ -244,7 +244,7 @@ class Correlator:
         )
 
     def _read_pending(self, pending: queue.SimpleQueue[KeyRange]) -> list[Ints]:
-        with self.database.read() as conn:
+        with self.database.read(bulk=True) as conn:
             return REFERENCES.read_pending(conn, pending)
 
     def _write(self, found: Clusters, principal: Principal, report: CorrelationReport) -> None:

