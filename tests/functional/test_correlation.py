@@ -786,3 +786,38 @@ def test_clusters_whose_anchors_share_an_id_become_one():
     assert ids == {10: "indicator--a", 30: "indicator--b"}
     assert sizes == {10: 4, 30: 1}
     assert cluster_of.tolist() == [-1, 10, 10, 20, 20, 30]  # the input is left as it was
+
+
+def test_clusters_changed_after_the_rebuild_read_them_are_read_again_under_the_lock(services):
+    """The clusters held are read beside the index, before the write lock; ingest that changes
+    them in between is seen under the lock, and the rebuild's view is written over it."""
+    from canal.analysis.correlate import CorrelationReport, HeldClusters  # noqa: PLC0415
+    from canal.store.tables import cluster_members, clusters  # noqa: PLC0415
+
+    paris = add_org(services)
+    a, b = green(indicator("91.203.10.1")), green(indicator("91.203.10.1"))
+    services.ingest.ingest_objects([a, b], principal=LOCAL_ADMIN, source=paris)
+    report = CorrelationReport()
+    with services.database.read() as conn:
+        found = services.correlator.read_links(conn, report).clusters()
+        snapshot = HeldClusters.read(conn)
+    late = green(indicator("91.203.10.1"))
+    services.ingest.ingest_objects([late], principal=LOCAL_ADMIN, source=paris)
+    assert cluster_of(services, late["id"]) == a["id"]
+    with services.database.read() as conn:
+        assert not snapshot.current(conn)
+    services.correlator._write(found, LOCAL_ADMIN, report, snapshot)
+    # As of its read: a and b; the later record leaves until ingest or a rebuild links it.
+    assert cluster_of(services, late["id"]) is None
+    with services.database.read() as conn:
+        sizes = dict(conn.execute(select(clusters.c.id, clusters.c.size)).all())
+        counted = dict(
+            conn.execute(
+                select(cluster_members.c.cluster_id, func.count()).group_by(
+                    cluster_members.c.cluster_id
+                )
+            ).all()
+        )
+    assert sizes == counted == {a["id"]: 2}
+    services.correlator.rebuild(LOCAL_ADMIN)
+    assert cluster_of(services, late["id"]) == a["id"]

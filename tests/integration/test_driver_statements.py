@@ -4,14 +4,13 @@ out-of-range value) catch SQLAlchemy's exceptions, whichever way the statement r
 
 from __future__ import annotations
 
-import queue
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from canal.store.arrays import IntColumns, stacked
+from canal.store.arrays import IntColumns, SharedReads, gathered
 from canal.store.rate import Charge, take
 from canal.store.sql import driver_cursor, driver_rows
 
@@ -101,21 +100,22 @@ def test_threads_sharing_the_ranges_read_every_row_once(services):
             f"INSERT INTO rate_counters (key, window_start, count) VALUES ({mark}, {mark}, {mark})",
             [(f"k{i}", i // 3, i) for i in range(100)],
         )
-    columns = IntColumns(
-        ("window_start", "count"), "rate_counters WHERE 1 = 1", key="window_start", rows_per_read=7
+    counts = IntColumns(
+        ("count",), "rate_counters WHERE 1 = 1", key="window_start", rows_per_read=7
     )
-    pending: queue.SimpleQueue = queue.SimpleQueue()
+    windows = IntColumns(("window_start",), "rate_counters WHERE 1 = 1", key="window_start")
+    shared = SharedReads()
     with services.database.read() as conn:
-        ranges = columns.ranges(conn)
-    for key_range in ranges:
-        pending.put(key_range)
+        # Ranges of two keys (six rows) on SQLite; the whole at once on PostgreSQL.
+        assert len(counts.ranges(conn)) == (17 if services.database.is_sqlite else 1)
+        shared.add(conn, counts)
+        shared.add(conn, windows)
 
-    def drain():
+    def read():
         with services.database.read() as conn:
-            return columns.read_pending(conn, pending)
+            return shared.read(conn)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        parts = [part for done in [pool.submit(drain) for _ in range(2)] for part in done.result()]
-    assert sorted(stacked(parts, 2)[:, 1].tolist()) == list(range(100))
-    # Ranges of two keys (six rows) on SQLite; the whole at once on PostgreSQL.
-    assert len(ranges) == (17 if services.database.is_sqlite else 1)
+        parts = [part for done in [pool.submit(read) for _ in range(2)] for part in done.result()]
+    assert sorted(gathered(parts, counts)[:, 0].tolist()) == list(range(100))
+    assert sorted(gathered(parts, windows)[:, 0].tolist()) == sorted(i // 3 for i in range(100))

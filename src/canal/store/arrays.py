@@ -6,6 +6,7 @@ import queue
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,8 +18,8 @@ from canal.store.sql import driver_cursor
 #: under SQLite's limit of a billion bytes (some 25 bytes a row here).
 ROWS_PER_READ = 2_000_000
 
-#: A range of the key, its end excluded; None: to the last row.
-KeyRange = tuple[int, int | None]
+#: A range of the key (a number or a text), its end excluded; None: to the last row.
+KeyRange = tuple[Any, Any]
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,10 @@ class IntColumns:
     full rebuild reads (tens of millions of rows), where making a Python tuple of each row cost
     more than the database's own work. `source`: tables and joins, then a WHERE clause.
 
-    On SQLite the rows are read in ranges of `key` (an indexed integer), each range of about
-    `rows_per_read` rows of `ranges_over` (default `source`) coming back as one string made by
-    group_concat and parsed by numpy: twice the speed of fetching the rows. PostgreSQL sends
-    its rows as they are, in one range."""
+    On SQLite the rows are read in ranges of `key` (indexed), each range of about
+    `rows_per_read` rows of `ranges_over` (default `source`) coming back as one string per
+    column made by group_concat and parsed by numpy: twice the speed of fetching the rows.
+    PostgreSQL sends its rows as they are, in one range."""
 
     columns: Sequence[str]
     source: str
@@ -46,15 +47,18 @@ class IntColumns:
         if conn.dialect.name != "sqlite":
             return [(0, None)]
         over = self.ranges_over or self.source
+        key = self.key
         # A bound `rows_per_read` rows on: stepping through an index costs some 20 ns a row.
-        bound = f"SELECT {self.key} FROM {over} AND {self.key} >= ? ORDER BY {self.key} LIMIT 1"
+        bound = f"SELECT {key} FROM {over} AND {key} >= ? ORDER BY {key} LIMIT 1 OFFSET ?"
+        following = f"SELECT min({key}) FROM {over} AND {key} > ?"
         out: list[KeyRange] = []
         with driver_cursor(conn) as (cursor, _mark):
-            (low,) = cursor.execute(f"SELECT min({self.key}) FROM {over}").fetchone()
+            (low,) = cursor.execute(f"SELECT min({key}) FROM {over}").fetchone()
             while low is not None:
-                found = cursor.execute(f"{bound} OFFSET ?", (low, self.rows_per_read)).fetchone()
-                # One key with more rows than a read still makes progress.
-                high = None if found is None else max(found[0], low + 1)
+                found = cursor.execute(bound, (low, self.rows_per_read)).fetchone()
+                high = None if found is None else found[0]
+                if high == low:  # one key with more rows than a read: a range of its own
+                    (high,) = cursor.execute(following, (low,)).fetchone()
                 out.append((low, high))
                 low = high
         return out
@@ -70,28 +74,47 @@ class IntColumns:
                     parts.append(flat)
                 return stacked(parts, width)
             low, high = key_range
-            text = " || ',' || ".join(self.columns)
-            sql = f"SELECT group_concat({text}) FROM {self.source} AND {self.key} >= ?"
+            # One string per column: a concatenation per row cost a third more.
+            texts = ", ".join(f"group_concat({column})" for column in self.columns)
+            sql = f"SELECT {texts} FROM {self.source} AND {self.key} >= ?"
             if high is None:
-                (joined,) = cursor.execute(sql, (low,)).fetchone()
+                joined = cursor.execute(sql, (low,)).fetchone()
             else:
-                (joined,) = cursor.execute(f"{sql} AND {self.key} < ?", (low, high)).fetchone()
-        if not joined:
+                joined = cursor.execute(f"{sql} AND {self.key} < ?", (low, high)).fetchone()
+        if not joined[0]:
             return np.empty((0, width), dtype=np.int64)
-        return np.fromstring(joined, dtype=np.int64, sep=",").reshape(-1, width)
+        return np.stack([np.fromstring(text, dtype=np.int64, sep=",") for text in joined], axis=1)
 
-    def read_pending(
-        self, conn: Connection, pending: queue.SimpleQueue[KeyRange]
-    ) -> list[NDArray[np.int64]]:
-        """Read ranges off `pending` until none is left: threads that share the ranges each
-        read on a connection of their own (SQLite runs a statement without the GIL)."""
-        parts: list[NDArray[np.int64]] = []
+
+class SharedReads:
+    """The ranges of several IntColumns, read by whichever thread is free: each reads on a
+    connection of its own, and SQLite runs a statement without the GIL, so two threads read
+    on two cores. For rows that never change once written (a record's values and references),
+    where which transaction reads which range does not matter."""
+
+    def __init__(self) -> None:
+        self._pending: queue.SimpleQueue[tuple[IntColumns, KeyRange]] = queue.SimpleQueue()
+
+    def add(self, conn: Connection, columns: IntColumns) -> None:
+        for key_range in columns.ranges(conn):
+            self._pending.put((columns, key_range))
+
+    def read(self, conn: Connection) -> list[tuple[IntColumns, NDArray[np.int64]]]:
+        """Read ranges until none is left."""
+        out: list[tuple[IntColumns, NDArray[np.int64]]] = []
         while True:
             try:
-                key_range = pending.get_nowait()
+                columns, key_range = self._pending.get_nowait()
             except queue.Empty:
-                return parts
-            parts.append(self.read_range(conn, key_range))
+                return out
+            out.append((columns, columns.read_range(conn, key_range)))
+
+
+def gathered(
+    parts: Sequence[tuple[IntColumns, NDArray[np.int64]]], columns: IntColumns
+) -> NDArray[np.int64]:
+    """The rows of `columns` among what SharedReads.read returned."""
+    return stacked([rows for which, rows in parts if which == columns], len(columns.columns))
 
 
 def stacked(parts: Sequence[NDArray[np.int64]], width: int) -> NDArray[np.int64]:

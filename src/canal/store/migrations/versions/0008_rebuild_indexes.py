@@ -1,4 +1,4 @@
-"""correlation: the rebuild reads current records and cluster members from indexes
+"""correlation: the rebuild reads current records, references and cluster members from indexes
 
 Revision ID: 0008
 Revises: 0005
@@ -26,7 +26,8 @@ def upgrade() -> None:
         sqlite_where=sa.text(_CURRENT),
         postgresql_where=sa.text(_CURRENT),
     )
-    # Members by cluster without a lookup into the table for each.
+    # Members by cluster, and references by target, without a lookup into the table for each
+    # (references in the order of their targets: the ids' index is then searched in order).
     op.drop_index("ix_cluster_members_cluster_id", table_name="cluster_members")
     op.create_index(
         "ix_cluster_members_cluster_id",
@@ -34,9 +35,15 @@ def upgrade() -> None:
         ["cluster_id", "record_pk"],
         unique=False,
     )
+    op.drop_index("ix_record_refs_target_id", table_name="record_refs")
+    op.create_index(
+        "ix_record_refs_target_id", "record_refs", ["target_id", "record_pk"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_record_refs_target_id", table_name="record_refs")
+    op.create_index("ix_record_refs_target_id", "record_refs", ["target_id"], unique=False)
     op.drop_index("ix_cluster_members_cluster_id", table_name="cluster_members")
     op.create_index(
         "ix_cluster_members_cluster_id", "cluster_members", ["cluster_id"], unique=False
