@@ -48,12 +48,13 @@ LINKABLE_VALUES = IntColumns(
 VALUE_CARRIERS = IntColumns(
     ("observable_id", "record_pk"), "record_observables WHERE 1 = 1", key="observable_id"
 )
-#: (first_added of the cluster, record number) of each member held: driven by the clusters,
-#: each one's members read from the covering (cluster_id, record_pk) index.
+#: (first_added of the cluster, record number) of each member held: driven by the clusters in
+#: the order of their ids, each one's members read from the covering (cluster_id, record_pk)
+#: index, searched in order.
 HELD_MEMBERS = IntColumns(
     ("c.first_added", "cm.record_pk"),
     "clusters c CROSS JOIN cluster_members cm WHERE cm.cluster_id = c.id",
-    key="c.rowid",
+    key="c.id",
     ranges_over="clusters c WHERE 1 = 1",
     rows_per_read=100_000,
 )
