@@ -11,7 +11,7 @@ from itertools import pairwise
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from canal.accounts.service import LOCAL_ADMIN
 from canal.analysis.bloom import BloomFilter, expected_fp_rate
@@ -821,3 +821,28 @@ def test_clusters_changed_after_the_rebuild_read_them_are_read_again_under_the_l
     assert sizes == counted == {a["id"]: 2}
     services.correlator.rebuild(LOCAL_ADMIN)
     assert cluster_of(services, late["id"]) == a["id"]
+
+
+def test_a_rebuild_writing_most_members_afresh_builds_their_index_after_them(services, monkeypatch):
+    """Past a number of members written from nothing, SQLite's cluster index is dropped and
+    built again after the rows: the clusters are the same, and so is the index."""
+    from canal.analysis import correlate  # noqa: PLC0415
+    from canal.store.tables import cluster_members, clusters  # noqa: PLC0415
+
+    paris = add_org(services)
+    objs = [green(indicator(f"91.203.11.{i // 3}")) for i in range(12)]
+    services.ingest.ingest_objects(objs, principal=LOCAL_ADMIN, source=paris)
+    kept = {o["id"]: cluster_of(services, o["id"]) for o in objs}
+    with services.database.write() as conn:
+        conn.execute(cluster_members.delete())
+        conn.execute(clusters.delete())
+    monkeypatch.setattr(correlate, "_REINDEX_ABOVE", 5)
+    report = services.correlator.rebuild(LOCAL_ADMIN)
+    assert (report.clusters, report.clustered_records) == (4, 12)
+    assert {o["id"]: cluster_of(services, o["id"]) for o in objs} == kept
+    with services.database.read() as conn:
+        indexes = {
+            index["name"]: index["column_names"]
+            for index in inspect(conn).get_indexes("cluster_members")
+        }
+    assert indexes["ix_cluster_members_cluster_id"] == ["cluster_id", "record_pk"]
