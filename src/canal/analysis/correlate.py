@@ -20,14 +20,14 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import Connection, func, select, update
 
-from canal.analysis.index import IN_CHUNK, WEAK_KINDS, ObservableIndex, read_local_lists
+from canal.analysis.index import WEAK_KINDS, ObservableIndex, column_by_key, read_local_lists
 from canal.analysis.observables import Observable, ObservableType
 from canal.clock import Clock
 from canal.model.audit import AuditEvent, EventTag
 from canal.model.org import Principal
 from canal.store.arrays import IntColumns, SharedReads, gathered
 from canal.store.database import Database
-from canal.store.sql import bulk_insert, driver_cursor, driver_rows, one_of
+from canal.store.sql import bulk_insert, driver_cursor, driver_rows
 from canal.store.tables import cluster_members, clusters, observables, records
 from canal.store.unit import write_unit
 
@@ -287,7 +287,7 @@ class Correlator:
                 )
                 if first not in held
             ]
-            anchor_ids = _stix_ids(conn, [pk for _, pk in new])
+            anchor_ids = column_by_key(conn, records.c.pk, records.c.stix_id, [pk for _, pk in new])
             ids.update((first, anchor_ids[pk]) for first, pk in new)
             sizes = dict(zip(found.first_added.tolist(), found.sizes.tolist(), strict=True))
             will = one_cluster_per_id(found.cluster_of, ids, sizes)
@@ -468,19 +468,6 @@ def mend(conn: Connection) -> None:
     conn.execute(
         cluster_members.delete().where(cluster_members.c.cluster_id.not_in(select(clusters.c.id)))
     )
-
-
-def _stix_ids(conn: Connection, pks: list[int]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for start in range(0, len(pks), IN_CHUNK):
-        out.update(
-            conn.execute(
-                select(records.c.pk, records.c.stix_id).where(
-                    one_of(records.c.pk, pks[start : start + IN_CHUNK])
-                )
-            ).all()
-        )
-    return out
 
 
 def one_cluster_per_id(cluster_of: Ints, ids: dict[int, str], sizes: dict[int, int]) -> Ints:

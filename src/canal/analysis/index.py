@@ -16,7 +16,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from canal.analysis.blind import hub_token
 from canal.analysis.observables import Observable, ObservableType, observables_of
@@ -143,6 +153,20 @@ class UnionFind:
         for key in self.parent:
             out.setdefault(self.find(key), []).append(key)
         return out
+
+
+def column_by_key(
+    conn: Connection, key: ColumnElement[Any], column: ColumnElement[Any], keys: Sequence[Any]
+) -> dict[Any, Any]:
+    """{key: column} of the rows whose key is among `keys`, searched IN_CHUNK at a time."""
+    out: dict[Any, Any] = {}
+    for start in range(0, len(keys), IN_CHUNK):
+        out.update(
+            conn.execute(
+                select(key, column).where(one_of(key, keys[start : start + IN_CHUNK]))
+            ).all()
+        )
+    return out
 
 
 def read_local_lists(conn: Connection) -> LocalLists:
@@ -448,16 +472,9 @@ class ObservableIndex:
             [key for key in members if isinstance(key, int)] for members in uf.groups().values()
         ]
         groups = [members for members in groups if len(members) > 1]
-        known = sorted(set(current.values()))
-        firsts: dict[str, int] = {}
-        for start in range(0, len(known), IN_CHUNK):
-            firsts.update(
-                conn.execute(
-                    select(clusters.c.id, clusters.c.first_added).where(
-                        one_of(clusters.c.id, known[start : start + IN_CHUNK])
-                    )
-                ).all()
-            )
+        firsts: dict[str, int] = column_by_key(
+            conn, clusters.c.id, clusters.c.first_added, sorted(set(current.values()))
+        )
         new_clusters: dict[str, int] = {}
         relabel: dict[str, str] = {}
         fresh: list[dict[str, object]] = []
