@@ -846,3 +846,24 @@ def test_a_rebuild_writing_most_members_afresh_builds_their_index_after_them(ser
             for index in inspect(conn).get_indexes("cluster_members")
         }
     assert indexes["ix_cluster_members_cluster_id"] == ["cluster_id", "record_pk"]
+
+
+def test_a_rebuild_on_a_memory_store_reads_in_one_thread():
+    """A memory store lives on one connection: the rebuild reads everything itself, the
+    clusters held under the write lock, and finds what ingest found."""
+    from canal.store.migrate import upgrade  # noqa: PLC0415
+    from conftest import make_services  # noqa: PLC0415
+
+    services = make_services("sqlite://")
+    try:
+        upgrade(services.database)
+        assert not services.database.concurrent_reads
+        paris = add_org(services)
+        objs = [green(indicator("91.203.12.1")), green(indicator("91.203.12.1"))]
+        objs.append(green(indicator("91.203.12.2")))
+        services.ingest.ingest_objects(objs, principal=LOCAL_ADMIN, source=paris)
+        report = services.correlator.rebuild(LOCAL_ADMIN)
+        assert (report.clusters, report.clustered_records) == (1, 2)
+        assert [cluster_of(services, o["id"]) for o in objs] == [objs[0]["id"]] * 2 + [None]
+    finally:
+        services.close()
