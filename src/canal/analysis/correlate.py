@@ -163,10 +163,8 @@ class Correlator:
         # ranges that this thread and a helper share (SQLite runs each range's statement
         # without the GIL, so the two read on both cores). The current records come from this
         # thread's one transaction; the helper first reads the clusters held, meanwhile.
-        shared = SharedReads()
         with self.database.read() as conn:
-            for columns in (REFERENCES, VALUE_CARRIERS, LINKABLE_VALUES):
-                shared.add(conn, columns)
+            shared = _shared_reads(conn)
         snapshot: Future[HeldClusters] | None = None
         helper: Future[list[tuple[IntColumns, Ints]]] | None = None
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -206,9 +204,7 @@ class Correlator:
         report.records = len(current_rows)
         say(f"{report.records:,} current records; reading values and references")
         if shared is None:
-            shared = SharedReads()
-            for columns in (REFERENCES, VALUE_CARRIERS, LINKABLE_VALUES):
-                shared.add(conn, columns)
+            shared = _shared_reads(conn)
         parts = shared.read(conn)
         if helper is not None:
             parts += helper.result()
@@ -225,19 +221,18 @@ class Correlator:
         hub = carried > self.index.hub_threshold
         by_value = ~hub[oids] & (carriers != first[oids])
         report.links_by_value = int(by_value.sum())
-        for oid in np.flatnonzero(hub).tolist():
-            kind, value = conn.execute(
-                select(observables.c.kind, observables.c.value).where(observables.c.id == oid)
-            ).one()
-            report.hubs.append((f"{kind}:{value}", int(carried[oid])))
+        hub_ids = np.flatnonzero(hub).tolist()
+        keyed = observables.c.kind + ":" + observables.c.value
+        for oid, key in column_by_key(conn, observables.c.id, keyed, hub_ids).items():
+            report.hubs.append((key, int(carried[oid])))
         refs = _within(gathered(parts, REFERENCES), record_end, record_end)
         refs = refs[current[refs[:, 0]] & current[refs[:, 1]] & (refs[:, 0] != refs[:, 1])]
         referrers = np.bincount(refs[:, 1], minlength=record_end)
         hub_target = referrers > self.index.hub_threshold
         by_reference = ~hub_target[refs[:, 1]]
         report.links_by_reference = int(by_reference.sum())
-        for pk in np.flatnonzero(hub_target).tolist():
-            stix_id = conn.execute(select(records.c.stix_id).where(records.c.pk == pk)).scalar_one()
+        hub_pks = np.flatnonzero(hub_target).tolist()
+        for pk, stix_id in column_by_key(conn, records.c.pk, records.c.stix_id, hub_pks).items():
             report.hubs.append((stix_id, int(referrers[pk])))
         report.hubs.sort(key=lambda hub: -hub[1])
         return LinkGraph(
@@ -400,6 +395,14 @@ _REINDEX_ABOVE = 100_000
 MEMBERS_BY_CLUSTER = next(
     index for index in cluster_members.indexes if index.name == "ix_cluster_members_cluster_id"
 )
+
+
+def _shared_reads(conn: Connection) -> SharedReads:
+    """The values and references to read, in ranges any thread may take."""
+    shared = SharedReads()
+    for columns in (REFERENCES, VALUE_CARRIERS, LINKABLE_VALUES):
+        shared.add(conn, columns)
+    return shared
 
 
 def _within(pairs: Ints, first_end: int, second_end: int) -> Ints:
