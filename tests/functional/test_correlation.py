@@ -897,3 +897,35 @@ def test_a_rebuild_on_a_memory_store_reads_in_one_thread():
         assert [cluster_of(services, o["id"]) for o in objs] == [objs[0]["id"]] * 2 + [None]
     finally:
         services.close()
+
+
+def test_a_record_deleted_while_the_rebuild_reads_the_index_is_left_out(services, monkeypatch):
+    """A TAXII DELETE between the rebuild's read and its write: the rebuild reads again rather
+    than write a member the store no longer holds (which broke the members' foreign key)."""
+    from canal.analysis.correlate import Correlator  # noqa: PLC0415
+    from canal.store.tables import clusters, records  # noqa: PLC0415
+
+    paris = add_org(services)
+    a, b, c = (green(indicator("91.203.12.1")) for _ in range(3))
+    services.ingest.ingest_objects([a, b, c], principal=LOCAL_ADMIN, source=paris)
+    assert {cluster_of(services, o["id"]) for o in (a, b, c)} == {a["id"]}
+    with services.database.read() as conn:
+        b_pk = conn.execute(select(records.c.pk).where(records.c.stix_id == b["id"])).scalar_one()
+    reads = []
+    read_links = Correlator.read_links
+
+    def deleting_after_the_first_read(self, conn, report, *args, **kwargs):
+        graph = read_links(self, conn, report, *args, **kwargs)
+        if not reads:
+            services.taxii._delete_rows(LOCAL_ADMIN, b["id"], [b_pk])
+        reads.append(report.records)
+        return graph
+
+    monkeypatch.setattr(Correlator, "read_links", deleting_after_the_first_read)
+    report = services.correlator.rebuild(LOCAL_ADMIN)
+    assert reads == [3, 2]
+    assert (report.clusters, report.clustered_records) == (1, 2)
+    assert cluster_of(services, a["id"]) == cluster_of(services, c["id"]) == a["id"]
+    assert cluster_of(services, b["id"]) is None
+    with services.database.read() as conn:
+        assert dict(conn.execute(select(clusters.c.id, clusters.c.size)).all()) == {a["id"]: 2}

@@ -23,12 +23,20 @@ from sqlalchemy import Connection, func, select, update
 from canal.analysis.index import WEAK_KINDS, ObservableIndex, column_by_key, read_local_lists
 from canal.analysis.observables import Observable, ObservableType
 from canal.clock import Clock
+from canal.errors import Conflict
 from canal.model.audit import AuditEvent, EventTag
 from canal.model.org import Principal
 from canal.store.arrays import IntColumns, SharedReads, gathered
 from canal.store.database import Database
 from canal.store.sql import bulk_insert, driver_cursor, driver_rows
-from canal.store.tables import cluster_members, clusters, observables, records
+from canal.store.tables import (
+    audit_log,
+    cluster_members,
+    clusters,
+    observables,
+    records,
+    sequencer,
+)
 from canal.store.unit import write_unit
 
 Ints = NDArray[np.int64]
@@ -163,22 +171,36 @@ class Correlator:
         # ranges that this thread and a helper share (SQLite runs each range's statement
         # without the GIL, so the two read on both cores). The current records come from this
         # thread's one transaction; the helper first reads the clusters held, meanwhile.
-        with self.database.read() as conn:
-            shared = _shared_reads(conn)
-        snapshot: Future[HeldClusters] | None = None
-        helper: Future[list[tuple[IntColumns, Ints]]] | None = None
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            if self.database.concurrent_reads:
-                snapshot = pool.submit(self._read_held)
-                helper = pool.submit(self._read_shared, shared)
-            with self.database.read(bulk=True) as conn:
-                graph = self.read_links(conn, report, say, shared=shared, helper=helper)
-        say("finding the connected sets")
-        found = graph.clusters()
-        say("writing clusters")
-        self._write(found, principal, report, snapshot.result() if snapshot else None)
-        report.seconds = time.perf_counter() - started
-        return report
+        for _attempt in range(_ATTEMPTS):
+            with self.database.read() as conn:
+                shared = _shared_reads(conn)
+                read_after = _last_log_seq(conn)
+            snapshot: Future[HeldClusters] | None = None
+            helper: Future[list[tuple[IntColumns, Ints]]] | None = None
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                if self.database.concurrent_reads:
+                    snapshot = pool.submit(self._read_held)
+                    helper = pool.submit(self._read_shared, shared)
+                with self.database.read(bulk=True) as conn:
+                    graph = self.read_links(conn, report, say, shared=shared, helper=helper)
+            say("finding the connected sets")
+            found = graph.clusters()
+            say("writing clusters")
+            try:
+                self._write(
+                    found,
+                    principal,
+                    report,
+                    snapshot.result() if snapshot else None,
+                    read_after=read_after,
+                )
+            except RecordsDeleted:
+                say("records were deleted while the index was read; reading it again")
+                report.hubs.clear()
+                continue
+            report.seconds = time.perf_counter() - started
+            return report
+        raise RecordsDeleted(_ATTEMPTS)
 
     def read_links(
         self,
@@ -255,6 +277,8 @@ class Correlator:
         principal: Principal,
         report: CorrelationReport,
         snapshot: HeldClusters | None = None,
+        *,
+        read_after: int | None = None,
     ) -> None:
         """Write what differs from the clusters held: ingest keeps them current, so a rebuild
         mostly finds them as it would write them (at 1M records, rewriting every membership was
@@ -263,9 +287,13 @@ class Correlator:
         Held clusters are matched to those found by first_added: a cluster's id is the STIX id
         of the record added at its first_added, so memberships are compared as numbers, without
         reading the ids of millions of rows. `snapshot`: the clusters held, read before the
-        write lock was taken; read again under it where they changed since."""
+        write lock was taken; read again under it where they changed since. `read_after`: the
+        processing log's last entry before the index was read; RecordsDeleted, and nothing
+        written, where records were deleted since (their numbers are in the clusters found)."""
         with write_unit(self.database, self.clock) as unit:
             now, conn = unit.now, unit.conn
+            if read_after is not None and _deleted_since(conn, read_after):
+                raise RecordsDeleted(1)
             # What ingest merged since the rebuild read the index is replaced by the rebuild's
             # view, as a whole rewrite would.
             if snapshot is None or not snapshot.current(conn):
@@ -388,6 +416,38 @@ class Correlator:
                     )
                     changed += 1
         return changed
+
+
+class RecordsDeleted(Conflict):
+    """Records were deleted (TAXII DELETE) each time the rebuild read the index, before it could
+    write what it found; nothing was written."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(
+            f"records were deleted while the rebuild read the index ({attempts} times); "
+            "nothing was written: run it again"
+        )
+
+
+#: Reads of the index a rebuild makes before giving up, where deletions keep overtaking it.
+_ATTEMPTS = 3
+
+
+def _last_log_seq(conn: Connection) -> int:
+    return int(conn.execute(select(sequencer.c.last_log_seq)).scalar_one())
+
+
+def _deleted_since(conn: Connection, seq: int) -> bool:
+    """Whether a record was deleted after the processing log's entry `seq`: every deletion is
+    logged in the transaction that makes it, and only the entries since are searched."""
+    return (
+        conn.execute(
+            select(audit_log.c.seq)
+            .where(audit_log.c.seq > seq, audit_log.c.action == EventTag.RECORD_DELETE.value)
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 #: Members to insert past which a rebuild builds the members' cluster index afresh.
