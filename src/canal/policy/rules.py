@@ -43,7 +43,7 @@ from canal.model.handling import Art3Status, Audience, Handling, HandlingCode, P
 from canal.model.org import OrgKind, Principal, Role
 from canal.model.record import Record, ReleaseState
 from canal.model.stix import to_micros
-from canal.store.sql import InSmallSet
+from canal.store.sql import InSmallSet, NoIndex
 from canal.store.tables import handlings, records
 
 
@@ -235,10 +235,12 @@ class Policy:
         profiles = select(handlings.c.id).where(
             or_(handlings.c.source_org_id == org_id, self._profile_clause(principal, purpose))
         )
-        state: list[ColumnElement[bool]] = [table.c.retention_until > to_micros(now)]
+        # The record's state out of SQLite's indexes (store.sql.NoIndex): read in order and
+        # checked, not gathered from the release state's index and sorted.
+        state: list[ColumnElement[bool]] = [NoIndex(table.c.retention_until) > to_micros(now)]
         if principal.role is not Role.ANALYST:
-            state.append(table.c.release_state == ReleaseState.RELEASED.value)
-            state.append(table.c.art3_status == Art3Status.CLEARED.value)
+            state.append(NoIndex(table.c.release_state) == ReleaseState.RELEASED.value)
+            state.append(NoIndex(table.c.art3_status) == Art3Status.CLEARED.value)
         return and_(
             InSmallSet(table.c.handling_id, profiles),
             or_(table.c.source_org_id == org_id, and_(*state)),

@@ -45,6 +45,34 @@ def _in_small_set_pg(element: InSmallSet, compiler: SQLCompiler, **kw: Any) -> s
     return f"{column} = ANY(ARRAY({compiler.process(element.subquery, asfrom=False, **kw)}))"
 
 
+class NoIndex(ColumnElement[Any]):
+    """A column that SQLite must not search an index for, in the term it stands in: written
+    `+column` there (SQLite's way to disqualify a term from index use); as it is elsewhere.
+
+    The policy's filter ends in `source = me OR (retention AND released AND cleared)`. Without
+    statistics SQLite takes both sides for selective and answers the OR from two indexes
+    (the source's, and the release state's, which holds nearly every record), then sorts all
+    it found; inside the twins' EXISTS, that was a scan of the released records per row (a
+    member's search by TLP on 1M records: over 100 s). Kept out of the indexes, the state is
+    checked on the rows the query reads in order, and the search stops at the page size."""
+
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(NoIndex)
+def _no_index(element: NoIndex, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(NoIndex, "sqlite")
+def _no_index_sqlite(element: NoIndex, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"+{compiler.process(element.column, **kw)}"
+
+
 def one_of(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
     """`column IN (values)` as one expanding parameter: the hot bulk paths send hundreds of
     values per query, and coercing each into its own bound parameter costs more than the
