@@ -27,7 +27,7 @@ from canal.store.sql import RETURNING_ROWS
 from canal.store.tables import audit_log, observables, record_observables
 from canal.web.api.analysis import INLINE_BODY_BYTES
 from canal.web.app import create_app
-from factories import add_org, indicator
+from factories import CREATED, add_org, indicator, malware, stix_id
 
 
 def ext(**handling):
@@ -154,31 +154,23 @@ def test_values_shared_too_widely_are_hubs_not_links(services):
 def test_a_record_referenced_too_widely_is_a_hub_not_a_link(services):
     services.index.hub_threshold = 3
     paris = add_org(services)
-    malware = {
-        "type": "malware",
-        "spec_version": "2.1",
-        "id": f"malware--{uuid.uuid4()}",
-        "created": "2026-02-01T10:00:00.000Z",
-        "modified": "2026-02-01T10:00:00.000Z",
-        "name": "Akira",
-        "is_family": True,
-    }
+    family = malware("Akira")
     sightings = [
         {
             "type": "sighting",
             "spec_version": "2.1",
-            "id": f"sighting--{uuid.uuid4()}",
-            "created": "2026-02-01T10:00:00.000Z",
-            "modified": "2026-02-01T10:00:00.000Z",
-            "sighting_of_ref": malware["id"],
+            "id": stix_id("sighting"),
+            "created": CREATED,
+            "modified": CREATED,
+            "sighting_of_ref": family["id"],
         }
         for _ in range(5)
     ]
-    services.ingest.ingest_objects([malware, *sightings], principal=LOCAL_ADMIN, source=paris)
+    services.ingest.ingest_objects([family, *sightings], principal=LOCAL_ADMIN, source=paris)
     report = services.correlator.rebuild(LOCAL_ADMIN)
-    assert report.hubs == [(malware["id"], 5)]
+    assert report.hubs == [(family["id"], 5)]
     assert (report.clusters, report.links_by_reference) == (0, 0)
-    assert all(cluster_of(services, o["id"]) is None for o in [malware, *sightings])
+    assert all(cluster_of(services, o["id"]) is None for o in [family, *sightings])
 
 
 def test_references_link_and_context_does_not(services):
