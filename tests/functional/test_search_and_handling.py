@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from canal.accounts.service import LOCAL_ADMIN
 from canal.model.handling import Tlp
@@ -71,6 +72,33 @@ def test_search_filters(world):
     bad = paris.get("/api/v1/search?tlp=purple")
     assert bad.status_code == 400
     assert bad.json()["error"]["code"] == "invalid-input"
+
+
+def test_a_search_by_a_tlp_the_reader_may_see_none_of_reads_no_record(world):
+    """The records' profiles are not indexed (docs/policy.md), so such a search would read the
+    whole table to find nothing; the handling profiles answer it first. Where one profile of
+    the TLP is open to the reader, its records are found as before."""
+    services, c = world
+    red = malware("Quiet", object_marking_refs=[TLP2_MARKING_IDS[Tlp.RED]])
+    green = malware("Loud", object_marking_refs=[TLP2_MARKING_IDS[Tlp.GREEN]])
+    submit(c["paris"], red, green)
+    statements: list[str] = []
+
+    def keep(_conn, _cursor, statement, *_):
+        statements.append(statement)
+
+    engine = services.database.engine
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        assert ids(c["rome"].get("/api/v1/search?tlp=red")) == []
+        reads_of_records = [s for s in statements if "FROM records" in s]
+        assert reads_of_records == [], reads_of_records
+        assert ids(c["rome"].get("/api/v1/search?tlp=red&tlp=green")) == [green["id"]]
+        assert any("FROM records" in s for s in statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    # The source sees its own TLP:RED record by the same search.
+    assert ids(c["paris"].get("/api/v1/search?tlp=red")) == [red["id"]]
 
 
 def test_only_the_source_changes_handling(world):

@@ -37,6 +37,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
 )
 
 from canal.model.handling import Art3Status, Audience, Handling, HandlingCode, Purpose, Tlp
@@ -232,9 +233,7 @@ class Policy:
         # A profile's source is its records' source, so "own, or opened by the rules" can be
         # asked of the small handlings table once; only the record's own state remains per
         # row. Written as AND, not OR, so that no planner turns it into an OR-scan of indexes.
-        profiles = select(handlings.c.id).where(
-            or_(handlings.c.source_org_id == org_id, self._profile_clause(principal, purpose))
-        )
+        profiles = select(handlings.c.id).where(self._open_profile(principal, purpose))
         # The record's state out of SQLite's indexes (store.sql.NoIndex): read in order and
         # checked, not gathered from the release state's index and sorted.
         state: list[ColumnElement[bool]] = [NoIndex(table.c.retention_until) > to_micros(now)]
@@ -244,6 +243,22 @@ class Policy:
         return and_(
             InSmallSet(table.c.handling_id, profiles),
             or_(table.c.source_org_id == org_id, and_(*state)),
+        )
+
+    def open_profiles(self, principal: Principal, *, purpose: Purpose) -> ColumnElement[bool]:
+        """A predicate on the handlings table: the profiles some of whose records `principal`
+        may see for `purpose` (its own, or opened by the rules; the record's state decides the
+        rest). A search narrowed to profiles none of which is open can answer at once."""
+        if principal.role is Role.ADMIN:
+            return true()
+        if principal.role is Role.AUDITOR:
+            return false()
+        return self._open_profile(principal, purpose)
+
+    def _open_profile(self, principal: Principal, purpose: Purpose) -> ColumnElement[bool]:
+        return or_(
+            handlings.c.source_org_id == principal.org.id,
+            self._profile_clause(principal, purpose),
         )
 
     @staticmethod

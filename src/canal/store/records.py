@@ -13,6 +13,7 @@ from sqlalchemy import (
     Result,
     Select,
     and_,
+    false,
     func,
     select,
     update,
@@ -106,8 +107,13 @@ class RecordQuery:
     #: A policy visibility clause (see canal.policy); None only for the local administrator.
     visible: ColumnElement[bool] | None = None
     extra: tuple[ColumnElement[bool], ...] = field(default=())
+    #: Set when a filter is known to leave nothing the reader may see (a search by a TLP none
+    #: of whose profiles is open to it): readers answer without reading the records table.
+    matches_nothing: bool = False
 
     def clauses(self) -> list[ColumnElement[bool]]:
+        if self.matches_nothing:
+            return [false()]
         out: list[ColumnElement[bool]] = []
         if self.types:
             out.append(records.c.stix_type.in_(sorted(self.types)))
@@ -191,6 +197,8 @@ class RecordReader:
         self, conn: Connection, query: RecordQuery, *, limit: int, after: int | None = None
     ) -> list[Record]:
         """Up to `limit` records in date_added order, after the `after` date_added."""
+        if query.matches_nothing:
+            return []
         statement = query.select().order_by(records.c.date_added).limit(limit)
         if after is not None:
             statement = statement.where(records.c.date_added > after)
