@@ -229,7 +229,9 @@ def bench_lookup(
     return canal_rate, bare_rate
 
 
-def start_server(url: str, workers: int, port: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    url: str, workers: int, port: int, asker: str = "NCB Rome"
+) -> tuple[subprocess.Popen[bytes], str]:
     env = {
         **os.environ,
         "CANAL_DATABASE_URL": url,
@@ -239,7 +241,7 @@ def start_server(url: str, workers: int, port: int) -> tuple[subprocess.Popen[by
     }
     services = build_services(load_settings(environ={}, database_url=url))
     token = services.accounts.create_token(
-        LOCAL_ADMIN, org=services.accounts.org("NCB Rome"), role=Role.MEMBER
+        LOCAL_ADMIN, org=services.accounts.org(asker), role=Role.MEMBER
     ).token
     services.close()
     server = subprocess.Popen(
@@ -326,8 +328,14 @@ def main() -> None:
             f"incremental, 10,000 objects {how} (median of 3): {indexed:,.0f} objects/s with "
             f"links and clusters vs {plain:,.0f}/s plain = {indexed / plain:.2f} (target >= 0.5)"
         )
-    # Every hit is written to the processing log and notified to its source (R9): the rate
-    # depends on the share of values that hit, so the batch is measured at several.
+    bench_lookups(services, values)
+    services.close()
+    bench_http_part(url, values, args)
+
+
+def bench_lookups(services, values: list[str]) -> None:
+    """A batch's rate at several shares of hits: every hit is written to the processing log
+    and notified to its source (R9), so the rate depends on how many values hit."""
     for n, share in enumerate((0.0, 0.01, 0.1, 0.5)):
         canal_rate, bare_rate = bench_lookup(services, values, 100_000, share, seed=5 + n)
         print(
@@ -335,16 +343,16 @@ def main() -> None:
             f"{canal_rate:,.0f} values/s; "
             f"bare SQLite IN (...): {bare_rate:,.0f}/s (target >= 200,000/s)"
         )
-    services.close()
-    bench_http_part(url, values, args)
 
 
-def bench_http_part(url: str, values: list[str], args: argparse.Namespace) -> None:
+def bench_http_part(
+    url: str, values: list[str], args: argparse.Namespace, asker: str = "NCB Rome"
+) -> None:
     if shutil.which("wrk") is None:
         print("HTTP part skipped: install wrk (apt-get install wrk)")
         return
     port = 18765
-    server, token = start_server(url, workers=args.workers, port=port)
+    server, token = start_server(url, workers=args.workers, port=port, asker=asker)
     base = f"http://127.0.0.1:{port}"
     seconds = int(args.http_seconds)
     try:

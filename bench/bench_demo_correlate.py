@@ -5,6 +5,9 @@ clusters off.
 
     .venv/bin/python bench/bench_demo_correlate.py --scale 150 --keep var/demo150.db
 
+Then lookups of demo values as bench_correlate.py measures them (in-process batches at several
+shares of hits, beside a bare `IN (...)`; single lookups over HTTP with wrk, if installed).
+
 The demo world reuses each network's infrastructure across campaigns and sources (docs/
 correlation.md): about 610 distinct values and 6,900 records per unit of scale, so 1M distinct
 values take a scale of about 1,650 (11M records, a store of some 22 GB); scale 150 is 1M records.
@@ -33,7 +36,7 @@ from canal.store.tables import cluster_members, clusters, observables, records
 
 # The correlation bench's incremental runs, from the file beside this one.
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_correlate import bench_incremental
+from bench_correlate import bench_http_part, bench_incremental, bench_lookups, distinct_values
 
 
 def count(services, table) -> int:
@@ -80,6 +83,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-incremental", action="store_true")
     parser.add_argument("--skip-correlate", action="store_true")
+    parser.add_argument("--skip-lookups", action="store_true")
+    parser.add_argument("--http-seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     tune_collector()
     path = Path(args.keep)
@@ -118,7 +124,16 @@ def main() -> None:
             f"objects/s with links and clusters vs {plain:,.0f}/s plain = {indexed / plain:.2f} "
             "(target >= 0.5)"
         )
+    if args.skip_lookups:
+        services.close()
+        return
+    values = distinct_values(services.database)
+    bench_lookups(services, values)
+    # Over HTTP, a member asks (the demo's NCBs are named with their country).
+    asker = next(o.name for o in services.accounts.list_orgs() if o.name.startswith("NCB Rome"))
+    url = services.settings.database_url
     services.close()
+    bench_http_part(url, values, args, asker=asker)
 
 
 if __name__ == "__main__":

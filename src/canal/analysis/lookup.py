@@ -31,14 +31,14 @@ from canal.analysis.observables import (
 from canal.clock import Clock
 from canal.errors import InvalidInput, TooMany
 from canal.model.audit import AuditEvent, EventTag
-from canal.model.handling import Art3Status, Purpose, Tlp
+from canal.model.handling import Art3Status, Handling, Purpose, Tlp
 from canal.model.org import OrgKind, Principal, Role
 from canal.model.record import Record, ReleaseState
 from canal.model.stix import from_micros, to_micros
 from canal.policy import HitAnswer, Policy
 from canal.records.service import RecordService
 from canal.store.database import Database
-from canal.store.orgs import list_orgs
+from canal.store.orgs import org_names
 from canal.store.rate import Charge, RateLimited, take
 from canal.store.sql import bulk_insert, driver_rows, rows_where_in
 from canal.store.tables import observables, source_notices
@@ -364,8 +364,6 @@ class LookupService:
     ) -> _Found:
         """Fill in the answers (read-only); returns what the lookup found, for the log and
         the sources' notices."""
-        now = self.clock.now()
-        now_us = to_micros(now)
         # Only the values the index holds are visited below: in a screening batch, few.
         flags: dict[tuple[str, str], str] = {}
         carriers: dict[tuple[str, str], list[Any]] = {}
@@ -388,6 +386,33 @@ class LookupService:
                 hid: self.reader.handlings.get(reading, hid)
                 for hid in {c[2] for rows in carriers.values() for c in rows}
             }
+            return self._decide(
+                principal,
+                purpose,
+                answers,
+                wanted,
+                flags=flags,
+                carriers=carriers,
+                handlings=handlings,
+                reading=reading,
+            )
+
+    def _decide(
+        self,
+        principal: Principal,
+        purpose: Purpose,
+        answers: list[LookupAnswer],
+        wanted: Wanted,
+        *,
+        flags: dict[tuple[str, str], str],
+        carriers: dict[tuple[str, str], list[Any]],
+        handlings: dict[int, Handling],
+        reading: Connection,
+    ) -> _Found:
+        """Each value's answer from its carriers, decided by the policy; `reading`: the
+        search's transaction, in which the contacts of restricted hits are named."""
+        now = self.clock.now()
+        now_us = to_micros(now)
         orgs: dict[int, tuple[str, OrgKind]] = {}
         # The answer depends on the record only through its handling and state: decide once
         # per distinct combination, not once per record.
@@ -434,7 +459,7 @@ class LookupService:
                 if answer is HitAnswer.HIT:
                     hits.append(stix_id)
                 elif record is not None:
-                    orgs = orgs or self._orgs()  # only restricted hits name a contact
+                    orgs = orgs or self._orgs(reading)  # only restricted hits name a contact
                     contacts.add(self._contact(record, orgs))
                 found.records.append(stix_id)
                 source = handlings[handling_id].source_org_id
@@ -485,9 +510,9 @@ class LookupService:
             )
         return name
 
-    def _orgs(self) -> dict[int, tuple[str, OrgKind]]:
-        with self.database.read() as conn:
-            return {o.id: (o.name, o.kind) for o in list_orgs(conn)}
+    @staticmethod
+    def _orgs(reading: Connection) -> dict[int, tuple[str, OrgKind]]:
+        return org_names(reading)
 
     def _take(self, unit: WriteUnit, principal: Principal, answers: Sequence[LookupAnswer]) -> None:
         """Count the values against the caller's rate limits, in the caller's transaction."""

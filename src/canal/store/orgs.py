@@ -80,6 +80,15 @@ def list_orgs(conn: Connection) -> list[Org]:
     return [org_from_row(r) for r in conn.execute(select(orgs).order_by(orgs.c.name))]
 
 
+def org_names(conn: Connection) -> dict[int, tuple[str, OrgKind]]:
+    """Each org's name and kind, without its handling defaults (whose parsing costs a
+    lookup naming a contact more than its search)."""
+    return {
+        int(org_id): (str(name), OrgKind(str(kind)))
+        for org_id, name, kind in driver_rows(conn, "SELECT id, name, kind FROM orgs")
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class TokenRow:
     id: int
