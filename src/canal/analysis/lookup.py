@@ -415,8 +415,11 @@ class LookupService:
         now_us = to_micros(now)
         orgs: dict[int, tuple[str, OrgKind]] = {}
         # The answer depends on the record only through its handling and state: decide once
-        # per distinct combination, not once per record.
+        # per distinct combination, not once per record. A restricted hit's contact depends
+        # on the handling alone: named once per handling (a value seen everywhere has
+        # thousands of carriers).
         decided: dict[tuple[Any, ...], HitAnswer] = {}
+        contact_of: dict[int, str] = {}
         found = _Found()
         for kind, value in flags.keys() | carriers.keys():
             flag = flags.get((kind, value))
@@ -428,8 +431,7 @@ class LookupService:
             ):
                 key = (handling_id, retention > now_us, release, art3, disseminator is not None)
                 answer = decided.get(key)
-                record = None
-                if answer is None or answer is HitAnswer.RESTRICTED:
+                if answer is None:
                     record = Record(
                         pk=pk,
                         stix_id=stix_id,
@@ -447,8 +449,6 @@ class LookupService:
                         art3_status=Art3Status(art3),
                         disseminator_org_id=disseminator,
                     )
-                if answer is None:
-                    assert record is not None  # noqa: S101 - built just above for this case
                     answer = self.policy.hit_answer(principal, record, purpose=purpose, now=now)
                     decided[key] = answer
                 if answer is HitAnswer.NONE:
@@ -458,9 +458,14 @@ class LookupService:
                     break
                 if answer is HitAnswer.HIT:
                     hits.append(stix_id)
-                elif record is not None:
-                    orgs = orgs or self._orgs(reading)  # only restricted hits name a contact
-                    contacts.add(self._contact(record, orgs))
+                else:
+                    contact = contact_of.get(handling_id)
+                    if contact is None:
+                        orgs = orgs or self._orgs(reading)  # only restricted hits name one
+                        contact = contact_of[handling_id] = self._contact(
+                            handlings[handling_id], orgs
+                        )
+                    contacts.add(contact)
                 found.records.append(stix_id)
                 source = handlings[handling_id].source_org_id
                 if source != principal.org.id:
@@ -499,12 +504,13 @@ class LookupService:
         return found
 
     @staticmethod
-    def _contact(record: Record, orgs: dict[int, tuple[str, OrgKind]]) -> str:
-        """Whom a restricted hit names: the source NCB, except where the source is a partner
-        (the secretariat answers for partner data) or the record is for named recipients only
-        (TLP:AMBER+STRICT and RED: the secretariat relays the request to the source)."""
-        name, kind = orgs.get(record.handling.source_org_id, ("", OrgKind.MEMBER))
-        if kind is OrgKind.PARTNER or record.handling.tlp in {Tlp.AMBER_STRICT, Tlp.RED}:
+    def _contact(handling: Handling, orgs: dict[int, tuple[str, OrgKind]]) -> str:
+        """Whom a restricted hit on a record of this handling names: the source NCB, except
+        where the source is a partner (the secretariat answers for partner data) or the record
+        is for named recipients only (TLP:AMBER+STRICT and RED: the secretariat relays the
+        request to the source)."""
+        name, kind = orgs.get(handling.source_org_id, ("", OrgKind.MEMBER))
+        if kind is OrgKind.PARTNER or handling.tlp in {Tlp.AMBER_STRICT, Tlp.RED}:
             return next(
                 (n for n, k in orgs.values() if k is OrgKind.SECRETARIAT), "the secretariat"
             )
