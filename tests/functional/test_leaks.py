@@ -207,6 +207,9 @@ def probe_audit_verify(w, client, hidden):
 
 def probe_search(w, client, hidden):
     _no_trace(client.get("/api/v1/search?limit=1000"), hidden, w.markers)
+    # A TLP none of whose profiles is open to the caller is answered from the profiles alone.
+    for tlp in ("clear", "green", "amber", "amber%2Bstrict", "red"):
+        _no_trace(client.get(f"/api/v1/search?tlp={tlp}&limit=1000"), hidden, w.markers)
     for stix_id in hidden:
         for query in (
             f"value={w.markers[stix_id]}",
@@ -395,6 +398,7 @@ def test_denied_country_gets_byte_identical_answers(world):
         "/api/v1/objects?limit=1",
         f"/api/v1/audit/log?record={world.paris_id}",
         "/api/v1/search?value=MARK",
+        *(f"/api/v1/search?tlp={tlp}" for tlp in ("clear", "green", "amber", "red")),
         le + "objects/",
         le + "objects/?limit=1",
         le + "manifest/?match[version]=all",
