@@ -77,6 +77,14 @@ def probe_alerts(w: Any, client: Any, hidden: list[str]) -> None:
     _no_trace(w, client.get("/api/v1/alerts"), hidden)
 
 
+def probe_alert_channels(w: Any, client: Any, hidden: list[str]) -> None:
+    """An org's alert channels name no record; reading, setting and clearing them (each
+    caller its own org's) shows nothing of another's data."""
+    _no_trace(w, client.get("/api/v1/alerts/channels"), hidden)
+    _no_trace(w, client.put("/api/v1/alerts/channels", json={"email": "probe@example.org"}), hidden)
+    _no_trace(w, client.delete("/api/v1/alerts/channels"), hidden)
+
+
 def probe_bloom(w: Any, client: Any, hidden: list[str]) -> None:
     response = client.get("/api/v1/bloom?fp_rate=0.000001")
     _no_trace(w, response, hidden)
@@ -106,6 +114,9 @@ PROBES: dict[tuple[str, str], Callable[[Any, Any, list[str]], None]] = {
     ("GET", "/api/v1/clusters"): probe_clusters,
     ("GET", "/api/v1/clusters/{cluster_id}"): probe_cluster,
     ("GET", "/api/v1/alerts"): probe_alerts,
+    ("GET", "/api/v1/alerts/channels"): probe_alert_channels,
+    ("PUT", "/api/v1/alerts/channels"): probe_alert_channels,
+    ("DELETE", "/api/v1/alerts/channels"): probe_alert_channels,
     ("GET", "/api/v1/bloom"): probe_bloom,
     ("POST", "/api/v1/bloom/rotate"): probe_rotate,
     ("GET", "/api/v1/local-lists"): probe_local_lists,

@@ -6,6 +6,7 @@ import gc
 from dataclasses import dataclass
 
 from canal.accounts.service import AccountService
+from canal.analysis.alert_channels import AlertChannelService
 from canal.analysis.alerts import IndexHook
 from canal.analysis.blind import hub_scalar
 from canal.analysis.bloom_service import BloomService
@@ -57,6 +58,7 @@ class Services:
     lookups: LookupService
     bloom: BloomService
     local_lists: LocalListService
+    alert_channels: AlertChannelService
 
     def close(self) -> None:
         self.database.dispose()
@@ -96,13 +98,14 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         policy=policy,
         retention_years=settings.retention_years,
         chunk_size=settings.ingest_chunk,
-        after_write=IndexHook(index=index, policy=policy, reader=records.reader),
+        after_write=IndexHook(index=index, policy=policy, reader=records.reader, settings=settings),
         derive=index.derive,
     )
     assist = AssistService(
         database=database, clock=clock, settings=settings, records=records, policy=policy
     )
     return Services(
+        alert_channels=AlertChannelService(database=database, clock=clock, settings=settings),
         settings=settings,
         clock=clock,
         database=database,

@@ -116,3 +116,38 @@ def test_bad_command_line_input_is_named(cli, tmp_path):
     missing = cli("requests", "package", "incident--00000000-0000-4000-8000-000000000001")
     assert missing.code == 1
     assert "no incident" in missing.stderr
+
+
+def test_alert_channels_from_the_command_line(cli):
+    admin = cli.tokens["NCB Rome", "ncb-admin"]
+    made = cli(
+        "alert-channels",
+        "set",
+        "--webhook",
+        "https://soar.example.it/canal",
+        "--secret",
+        "it-alerts-signing-key-0001",
+        token=admin,
+    )
+    assert made.code == 0, made.stderr
+    assert orjson.loads(made.stdout)["webhook_signed"] is True
+    assert "it-alerts-signing-key" not in made.stdout
+    shown = cli("alert-channels", "show", token=cli.tokens["NCB Paris", "member"])
+    assert orjson.loads(shown.stdout)["webhook_url"] is None  # Paris's own: none
+    # The local administrator (no token) names the org.
+    set_by_admin = cli(
+        "alert-channels", "set", "--email", "cyber@ncb.example.fr", "--org", "NCB Paris"
+    )
+    assert set_by_admin.code == 0, set_by_admin.stderr
+    shown = cli("alert-channels", "show", token=cli.tokens["NCB Paris", "member"])
+    assert orjson.loads(shown.stdout)["email"] == "cyber@ncb.example.fr"
+    bad = cli("alert-channels", "set", "--email", "nobody", token=admin)
+    assert bad.code != 0
+    assert "email" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    refused = cli("alert-channels", "clear", token=cli.tokens["NCB Rome", "duty-officer"])
+    assert refused.code != 0
+    assert "ncb-admin" in refused.stderr
+    cleared = cli("alert-channels", "clear", token=admin)
+    assert cleared.code == 0, cleared.stderr
+    assert orjson.loads(cli("alert-channels", "show", token=admin).stdout)["webhook_url"] is None

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from canal.analysis.alert_channels import queue_link_alerts
 from canal.analysis.index import Link, ObservableIndex, StoredRow
 from canal.analysis.lookup import add_notices
+from canal.config import Settings
 from canal.model.org import DEFAULT_PURPOSE, OrgKind, Principal, Role
 from canal.policy import HitAnswer, Policy
 from canal.store.orgs import org_by_id
@@ -24,10 +26,19 @@ _ROLE_OF_KIND = {
 
 
 class IndexHook:
-    def __init__(self, *, index: ObservableIndex, policy: Policy, reader: RecordReader) -> None:
+    def __init__(
+        self,
+        *,
+        index: ObservableIndex,
+        policy: Policy,
+        reader: RecordReader,
+        settings: Settings | None = None,
+    ) -> None:
         self.index = index
         self.policy = policy
         self.reader = reader
+        #: Where link alerts also go by e-mail and webhook (None: in the app only).
+        self.settings = settings
 
     def __call__(self, unit: WriteUnit, rows: Sequence[StoredRow]) -> None:
         links = self.index.index(unit.conn, rows, now=unit.now)
@@ -95,4 +106,7 @@ class IndexHook:
                 select(source_notices.c.dedupe_key).where(source_notices.c.dedupe_key.in_(keys))
             ).scalars()
         )
-        add_notices(unit, [row for key, row in wanted.items() if key not in known])
+        fresh = [row for key, row in wanted.items() if key not in known]
+        add_notices(unit, fresh)
+        if self.settings is not None:
+            queue_link_alerts(unit, self.settings, fresh)

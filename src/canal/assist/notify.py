@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import orjson
 
 from canal.clock import Clock
 from canal.config import Settings
+from canal.errors import InvalidInput
 from canal.model.assist import (
     AssistanceRequest,
     Channel,
@@ -34,6 +36,7 @@ from canal.model.org import OrgKind, Role
 from canal.model.stix import format_micros, to_micros
 from canal.store import assist as store
 from canal.store import orgs as org_store
+from canal.store.alert_channels import channels_of
 from canal.store.database import Database
 from canal.store.unit import WriteUnit, write_unit
 
@@ -47,6 +50,33 @@ DELIVERY_HEADER = "X-Canal-Delivery"
 LEASE_MICROS = 300 * 1_000_000
 MAX_BACKOFF_SECONDS = 3600
 SYSTEM_ACTOR = "canal[sweep]"
+
+
+_EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_WEBHOOK_URL = re.compile(r"^https?://[^\s/]+")
+#: The shortest webhook signing key accepted.
+MIN_SECRET = 16
+
+
+def checked_channels(
+    email: str | None, webhook_url: str | None, secret: str | None, kept_secret: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """An e-mail address and a webhook with its signing key, as given for a 24/7 contact or an
+    org's link alerts: (email, webhook_url, secret), InvalidInput naming the field otherwise.
+    `kept_secret`: the key already held, kept when a webhook is given again without one."""
+    if email and not _EMAIL_ADDRESS.match(email):
+        raise InvalidInput("email", f"{email!r} is not an e-mail address")
+    if not webhook_url:
+        return email, None, None
+    if not _WEBHOOK_URL.match(webhook_url):
+        raise InvalidInput("webhook_url", f"{webhook_url!r} is not an http(s) URL")
+    secret = secret or kept_secret
+    if not secret or len(secret) < MIN_SECRET:
+        raise InvalidInput(
+            "webhook_secret",
+            f"a webhook needs a signing key of at least {MIN_SECRET} characters",
+        )
+    return email, webhook_url, secret
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -176,10 +206,20 @@ class Notifier:
 
 
 def _text_body(subject: str, payload: dict[str, Any]) -> str:
-    request = payload["request"]
+    """An e-mail's text: the envelope of a request, or of a link alert (analysis.alert_channels)."""
+    envelope = payload.get("request") or payload.get("alerts") or {}
     lines = [subject, ""]
-    lines += [f"{key.replace('_', ' ')}: {value}" for key, value in request.items() if value]
-    lines += ["", "Open the request in canal to read its content."]
+    lines += [
+        f"{key.replace('_', ' ')}: {', '.join(value) if isinstance(value, list) else value}"
+        for key, value in envelope.items()
+        if value
+    ]
+    lines += [
+        "",
+        "Open the request in canal to read its content."
+        if "request" in payload
+        else "Read the alerts in canal: what you may see of the new data is there.",
+    ]
     return "\n".join(lines)
 
 
@@ -322,6 +362,12 @@ class Deliverer:
             raise DeliveryFailed(f"{delivery.target}: HTTP {response.status_code}")
 
     def _secret_for(self, delivery: store.Delivery) -> str:
+        if delivery.org_id is not None:  # a link alert: the org's own channel signs it
+            with self.database.read() as conn:
+                channels = channels_of(conn, delivery.org_id)
+            if channels is None or not channels.webhook_secret:
+                raise DeliveryFailed("the org's alert webhook was removed or has no signing key")
+            return channels.webhook_secret
         if delivery.contact_id is None:
             if not self.settings.assist_desk_webhook_secret:
                 raise DeliveryFailed("no signing key for the duty desk's webhook")

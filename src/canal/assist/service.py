@@ -6,7 +6,6 @@ lets it."""
 
 from __future__ import annotations
 
-import re
 import statistics
 import uuid
 from dataclasses import dataclass, field
@@ -17,7 +16,14 @@ import phonenumbers
 import pycountry
 from sqlalchemy import Connection
 
-from canal.assist.notify import SYSTEM_ACTOR, Audience, Deliverer, DeliveryReport, Notifier
+from canal.assist.notify import (
+    SYSTEM_ACTOR,
+    Audience,
+    Deliverer,
+    DeliveryReport,
+    Notifier,
+    checked_channels,
+)
 from canal.clock import Clock
 from canal.config import Settings
 from canal.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -68,7 +74,6 @@ DIRECTORY_READERS = frozenset(
 #: Roles that file requests and act for the requesting side.
 FILERS = frozenset({Role.MEMBER, Role.DUTY_OFFICER})
 MAX_LINKS = 100
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ENVELOPE_KEYS = frozenset(
     {
         "requested_country",
@@ -297,23 +302,12 @@ class AssistService:
         if not valid:
             raise InvalidInput("phone", f"{raw_phone!r} is not an international number (+CC ...)")
         phone = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-        email = text("email", 320)
-        if email and not _EMAIL.match(email):
-            raise InvalidInput("email", f"{email!r} is not an e-mail address")
-        webhook = text("webhook_url", 2000)
-        secret = text("webhook_secret", 500)
-        if webhook:
-            if not re.match(r"^https?://[^\s/]+", webhook):
-                raise InvalidInput("webhook_url", f"{webhook!r} is not an http(s) URL")
-            if secret is None and existing is not None and existing.webhook_url:
-                secret = existing.webhook_secret
-            if not secret or len(secret) < 16:
-                raise InvalidInput(
-                    "webhook_secret",
-                    "a webhook needs a signing key of at least 16 characters",
-                )
-        else:
-            secret = None
+        email, webhook, secret = checked_channels(
+            text("email", 320),
+            text("webhook_url", 2000),
+            text("webhook_secret", 500),
+            existing.webhook_secret if existing is not None and existing.webhook_url else None,
+        )
         hours = text("hours", 200) or "24/7"
         raw_languages = body.get("languages") or []
         if isinstance(raw_languages, str):

@@ -1,4 +1,4 @@
-"""canal correlate, lookup, clusters, alerts, bloom ..., local-list ..."""
+"""canal correlate, lookup, clusters, alerts, alert-channels ..., bloom ..., local-list ..."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from canal.analysis.alert_channels import present_channels
 from canal.analysis.bloom import BloomFilter
 from canal.analysis.clusters import view_json
 from canal.analysis.lookup import LookupItem, Outcome, notices_for
@@ -17,6 +18,8 @@ from canal.model.stix import format_micros
 
 bloom_app = typer.Typer(help="Bloom filters for partners to check values offline.")
 local_app = typer.Typer(help="The secretariat's allow and deny lists of values.")
+channels_app = typer.Typer(help="Where an org's link alerts go besides the app.")
+ORG_OPTION = typer.Option(None, "--org", help="The org (local administrator only).")
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +29,7 @@ def register(app: typer.Typer) -> None:
     app.command("alerts")(alerts)
     app.add_typer(bloom_app, name="bloom")
     app.add_typer(local_app, name="local-list")
+    app.add_typer(channels_app, name="alert-channels")
 
 
 def correlate(
@@ -142,6 +146,35 @@ def alerts(
                 "at": format_micros(int(str(row["created_at"]))),
             }
         )
+
+
+@channels_app.command("show")
+def channels_show(org: str | None = ORG_OPTION, token: str | None = TOKEN_OPTION) -> None:
+    """The org's link-alert e-mail and webhook (the signing key is never shown)."""
+    emit_json(present_channels(services().alert_channels.channels(principal(token), org)))
+
+
+@channels_app.command("set")
+def channels_set(
+    email: str | None = typer.Option(None, "--email", help="E-mail address for link alerts."),
+    webhook_url: str | None = typer.Option(None, "--webhook", help="http(s) URL to POST to."),
+    webhook_secret: str | None = typer.Option(
+        None, "--secret", help="The webhook's signing key (16 characters or more)."
+    ),
+    org: str | None = ORG_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """Send the org's link alerts by e-mail and/or a signed webhook too."""
+    body = {"email": email, "webhook_url": webhook_url, "webhook_secret": webhook_secret}
+    saved = services().alert_channels.set_channels(principal(token), body, org)
+    emit_json(present_channels(saved))
+
+
+@channels_app.command("clear")
+def channels_clear(org: str | None = ORG_OPTION, token: str | None = TOKEN_OPTION) -> None:
+    """Send the org's link alerts to the app only."""
+    services().alert_channels.clear_channels(principal(token), org)
+    message("link alerts go to the app only")
 
 
 @bloom_app.command("export")

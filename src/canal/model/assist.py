@@ -375,6 +375,8 @@ class NotificationKind(StrEnum):
     ANSWER = "answer"
     UPDATE = "update"
     EXPIRED = "expired"
+    #: New data links to the recipient's records (analysis.alerts), outside any request.
+    LINK_ALERT = "link-alert"
 
 
 class DeliveryState(StrEnum):

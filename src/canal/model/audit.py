@@ -37,6 +37,8 @@ class EventTag(StrEnum):
     LOCAL_LIST_UPDATE = "admin:local-list:update"
     BLOOM_EXPORT = "data:observable:bloom-export"
     BLOOM_ROTATE = "admin:bloom-key:rotate"
+    ALERT_CHANNELS_SET = "admin:alert-channels:set"
+    ALERT_CHANNELS_CLEAR = "admin:alert-channels:clear"
     SECURITY_RATE_LIMIT = "security:lookup:rate-limit"
     TOKEN_CREATE = "admin:token:create"  # noqa: S105 - an event name
     TOKEN_REVOKE = "admin:token:revoke"  # noqa: S105 - an event name

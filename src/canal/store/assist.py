@@ -435,6 +435,8 @@ class Delivery:
     last_error: str | None
     created_at: int
     sent_at: int | None
+    #: A link alert's recipient org (its alert channel signs the webhook); None for requests.
+    org_id: int | None = None
 
 
 def _delivery(row: Row[Any]) -> Delivery:
@@ -455,6 +457,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         last_error=m["last_error"],
         created_at=int(m["created_at"]),
         sent_at=m["sent_at"],
+        org_id=m["org_id"],
     )
 
 

@@ -389,6 +389,8 @@ assist_outbox = Table(
     Column("last_error", Text),
     Column("created_at", BigInteger, nullable=False),
     Column("sent_at", BigInteger),
+    # A link alert's recipient org (its alert channels sign the webhook); None for requests.
+    Column("org_id", Integer),
     Index("ix_assist_outbox_state_next_attempt_at", "state", "next_attempt_at"),
 )
 
@@ -499,6 +501,19 @@ source_notices = Table(
     # Link alerts are sent once per new link.
     Column("dedupe_key", String(200), unique=True),
     Index("ix_source_notices_org_created", "org_id", "created_at"),
+)
+
+# Where an org's link alerts go besides the app: an e-mail address and a signed webhook, set by
+# the org (its NCB administrator) or the local administrator. One row an org, none by default.
+alert_channels = Table(
+    "alert_channels",
+    metadata,
+    Column("org_id", Integer, ForeignKey("orgs.id"), primary_key=True),
+    Column("email", String(320)),
+    Column("webhook_url", Text),
+    Column("webhook_secret", Text),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(300), nullable=False),
 )
 
 # Fixed-window counters for rate limits (per principal, per observable type); in the database

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from canal.analysis.alert_channels import present_channels
 from canal.analysis.clusters import view_json
 from canal.analysis.lookup import AnsweredLookup, LookupAnswer, LookupItem, notices_for
 from canal.app import Services
@@ -223,6 +224,49 @@ def get_cluster(
     services = services_of(request)
     view = services.clusters.get(caller, cluster_id, purpose=purpose)
     return JsonResponse(view_json(view, services.records.org_names(), members=True))
+
+
+ALERT_CHANNELS_EXAMPLE = {
+    "email": "cyber-alerts@ncb.example.fr",
+    "webhook_url": "https://soar.ncb.example.fr/canal",
+    "webhook_secret": "a-signing-key-of-16-or-more",
+}
+
+
+@router.get(
+    "/alerts/channels",
+    summary="Where the caller's org gets link alerts besides the app (e-mail, webhook)",
+)
+def get_alert_channels(request: Request, caller: CallerDep) -> JsonResponse:
+    return JsonResponse(present_channels(services_of(request).alert_channels.channels(caller)))
+
+
+@router.put(
+    "/alerts/channels",
+    summary="Set the org's link-alert e-mail and signed webhook (its administrator)",
+    description=(
+        "Each write that links new data to the org's records sends one e-mail and one webhook "
+        "(a JSON POST signed as the assistance webhooks are: X-Canal-Signature over "
+        "`<timestamp>.<body>`), naming the count of new links and the org's own records only; "
+        "what the org may see of the new data is read in canal (GET /api/v1/alerts). An "
+        "NCB's administrator sets its org's channels; a partner and the secretariat their own."
+    ),
+)
+def put_alert_channels(
+    request: Request,
+    caller: CallerDep,
+    body: Annotated[Any, Body(examples=[ALERT_CHANNELS_EXAMPLE])],
+) -> JsonResponse:
+    if not isinstance(body, dict):
+        raise InvalidInput("body", "must be a JSON object")
+    saved = services_of(request).alert_channels.set_channels(caller, body)
+    return JsonResponse(present_channels(saved))
+
+
+@router.delete("/alerts/channels", summary="Send link alerts to the app only again")
+def delete_alert_channels(request: Request, caller: CallerDep) -> JsonResponse:
+    services_of(request).alert_channels.clear_channels(caller)
+    return JsonResponse(present_channels(None))
 
 
 @router.get(
