@@ -8,6 +8,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -115,3 +116,21 @@ def sqlite_services(sqlite_url: str) -> Iterator[Services]:
     svc = make_services(sqlite_url)
     yield svc
     svc.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[Any]:
+    """A real SMTP server on loopback that keeps what it receives (assist_support)."""
+    from assist_support import smtp_server  # noqa: PLC0415 - aiosmtpd only where asked for
+
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def hook() -> Iterator[Any]:
+    """A webhook receiver on loopback that records every call (assist_support)."""
+    from assist_support import http_receiver  # noqa: PLC0415 - only where asked for
+
+    with http_receiver() as receiver:
+        yield receiver

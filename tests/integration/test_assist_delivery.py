@@ -19,7 +19,6 @@ from assist_support import (
     contact_body,
     emergency_body,
     free_port,
-    http_receiver,
     signature_ok,
     smtp_server,
 )
@@ -27,18 +26,6 @@ from canal.clock import FixedClock
 from canal.errors import Forbidden
 from canal.model.org import Role
 from canal.store.tables import audit_log
-
-
-@pytest.fixture
-def smtp():
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
-def hook():
-    with http_receiver() as receiver:
-        yield receiver
 
 
 def make_world(url, smtp_port, hook_url, **settings):

@@ -13,9 +13,7 @@ from assist_support import (
     SECRET_FR,
     add_countries,
     assist_services,
-    http_receiver,
     signature_ok,
-    smtp_server,
 )
 from canal.accounts.service import LOCAL_ADMIN
 from canal.errors import Forbidden, InvalidInput
@@ -37,18 +35,6 @@ def _green(value: str, **handling: object) -> dict[str, object]:
             CANAL_EXTENSION_ID: {"extension_type": "property-extension", **handling}
         }
     return obj
-
-
-@pytest.fixture
-def smtp():
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
-def hook():
-    with http_receiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture

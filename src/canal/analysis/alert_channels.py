@@ -31,7 +31,7 @@ from canal.store.alert_channels import (
     put_channels,
 )
 from canal.store.database import Database
-from canal.store.orgs import org_by_id, org_by_name
+from canal.store.orgs import org_by_name
 from canal.store.unit import WriteUnit, write_unit
 
 #: The recipient's records a message names at most (the rest are counted).
@@ -82,24 +82,10 @@ class AlertChannelService:
         if unknown:
             raise InvalidInput(min(unknown), "is not an alert channel (email, webhook_url)")
 
-        def text(key: str, limit: int) -> str | None:
-            value = body.get(key)
-            if value is None:
-                return None
-            if not isinstance(value, str):
-                raise InvalidInput(key, "must be text")
-            value = value.strip()
-            if len(value) > limit:
-                raise InvalidInput(key, f"is longer than {limit} characters")
-            return value or None
-
         with self.database.read() as conn:
             existing = channels_of(conn, org.id)
         email, webhook, secret = checked_channels(
-            text("email", 320),
-            text("webhook_url", 2000),
-            text("webhook_secret", 500),
-            existing.webhook_secret if existing is not None and existing.webhook_url else None,
+            body, existing.webhook_secret if existing is not None and existing.webhook_url else None
         )
         if not email and not webhook:
             raise InvalidInput("email", "give an e-mail address, a webhook or both (or clear them)")
@@ -159,10 +145,14 @@ def present_channels(channels: AlertChannels | None) -> dict[str, Any]:
 
 
 def queue_link_alerts(
-    unit: WriteUnit, settings: Settings, notices: Sequence[dict[str, object]]
+    unit: WriteUnit,
+    settings: Settings,
+    notices: Sequence[dict[str, object]],
+    recipients: dict[int, Org],
 ) -> None:
     """Queue one e-mail and one webhook per recipient org with channels, for the link notices
-    this write adds (in its transaction: sent iff the links exist)."""
+    this write adds (in its transaction: sent iff the links exist). `recipients`: the orgs the
+    notices go to, by id."""
     by_org: dict[int, list[str]] = {}
     for notice in notices:
         by_org.setdefault(int(str(notice["org_id"])), []).append(str(notice["record_id"]))
@@ -172,9 +162,9 @@ def queue_link_alerts(
     channels = channels_of_orgs(conn, set(by_org))
     for org_id, record_ids in by_org.items():
         found = channels.get(org_id)
-        org = org_by_id(conn, org_id) if found is not None else None
-        if found is None or org is None:
+        if found is None:
             continue
+        org = recipients[org_id]
         records = sorted(set(record_ids))
         subject = (
             f"New data links to your record {records[0]}"

@@ -109,4 +109,5 @@ class IndexHook:
         fresh = [row for key, row in wanted.items() if key not in known]
         add_notices(unit, fresh)
         if self.settings is not None:
-            queue_link_alerts(unit, self.settings, fresh)
+            recipients = {org_id: p.org for org_id, p in principals.items() if p is not None}
+            queue_link_alerts(unit, self.settings, fresh, recipients)

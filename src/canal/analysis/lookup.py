@@ -461,7 +461,7 @@ class LookupService:
                 else:
                     contact = contact_of.get(handling_id)
                     if contact is None:
-                        orgs = orgs or self._orgs(reading)  # only restricted hits name one
+                        orgs = orgs or org_names(reading)  # only restricted hits name one
                         contact = contact_of[handling_id] = self._contact(
                             handlings[handling_id], orgs
                         )
@@ -515,10 +515,6 @@ class LookupService:
                 (n for n, k in orgs.values() if k is OrgKind.SECRETARIAT), "the secretariat"
             )
         return name
-
-    @staticmethod
-    def _orgs(reading: Connection) -> dict[int, tuple[str, OrgKind]]:
-        return org_names(reading)
 
     def _take(self, unit: WriteUnit, principal: Principal, answers: Sequence[LookupAnswer]) -> None:
         """Count the values against the caller's rate limits, in the caller's transaction."""

@@ -58,12 +58,30 @@ _WEBHOOK_URL = re.compile(r"^https?://[^\s/]+")
 MIN_SECRET = 16
 
 
+def body_text(body: dict[str, Any], key: str, limit: int) -> str | None:
+    """A text field of a JSON body, stripped; None when absent or blank; InvalidInput naming
+    the field when it is not text or longer than `limit`."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(key, "must be text")
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidInput(key, f"is longer than {limit} characters")
+    return value or None
+
+
 def checked_channels(
-    email: str | None, webhook_url: str | None, secret: str | None, kept_secret: str | None
+    body: dict[str, Any], kept_secret: str | None
 ) -> tuple[str | None, str | None, str | None]:
-    """An e-mail address and a webhook with its signing key, as given for a 24/7 contact or an
-    org's link alerts: (email, webhook_url, secret), InvalidInput naming the field otherwise.
-    `kept_secret`: the key already held, kept when a webhook is given again without one."""
+    """The e-mail address and the webhook with its signing key of a body (a 24/7 contact's, an
+    org's link-alert channels): (email, webhook_url, secret), InvalidInput naming the field
+    otherwise. `kept_secret`: the key already held, kept when a webhook is given again without
+    one."""
+    email = body_text(body, "email", 320)
+    webhook_url = body_text(body, "webhook_url", 2000)
+    secret = body_text(body, "webhook_secret", 500)
     if email and not _EMAIL_ADDRESS.match(email):
         raise InvalidInput("email", f"{email!r} is not an e-mail address")
     if not webhook_url:

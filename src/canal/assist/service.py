@@ -22,6 +22,7 @@ from canal.assist.notify import (
     Deliverer,
     DeliveryReport,
     Notifier,
+    body_text,
     checked_channels,
 )
 from canal.clock import Clock
@@ -277,21 +278,10 @@ class AssistService:
         if unknown:
             raise InvalidInput(min(unknown), "is not a field of a 24/7 contact")
 
-        def text(key: str, limit: int) -> str | None:
-            value = body.get(key)
-            if value is None:
-                return None
-            if not isinstance(value, str):
-                raise InvalidInput(key, "must be text")
-            value = value.strip()
-            if len(value) > limit:
-                raise InvalidInput(key, f"is longer than {limit} characters")
-            return value or None
-
-        name = text("name", 200)
+        name = body_text(body, "name", 200)
         if not name:
             raise InvalidInput("name", "a contact needs a name (a person or a desk)")
-        raw_phone = text("phone", 40)
+        raw_phone = body_text(body, "phone", 40)
         if not raw_phone:
             raise InvalidInput("phone", "a 24/7 point of contact needs a phone number")
         try:
@@ -303,12 +293,9 @@ class AssistService:
             raise InvalidInput("phone", f"{raw_phone!r} is not an international number (+CC ...)")
         phone = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         email, webhook, secret = checked_channels(
-            text("email", 320),
-            text("webhook_url", 2000),
-            text("webhook_secret", 500),
-            existing.webhook_secret if existing is not None and existing.webhook_url else None,
+            body, existing.webhook_secret if existing is not None and existing.webhook_url else None
         )
-        hours = text("hours", 200) or "24/7"
+        hours = body_text(body, "hours", 200) or "24/7"
         raw_languages = body.get("languages") or []
         if isinstance(raw_languages, str):
             raw_languages = raw_languages.split(",")
