@@ -12,6 +12,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from canal.accounts.service import LOCAL_ADMIN
 from canal.analysis.bloom import BloomFilter, expected_fp_rate
@@ -813,7 +814,11 @@ def test_clusters_whose_anchors_share_an_id_become_one():
 def test_clusters_changed_after_the_rebuild_read_them_are_read_again_under_the_lock(services):
     """The clusters held are read beside the index, before the write lock; ingest that changes
     them in between is seen under the lock, and the rebuild's view is written over it."""
-    from canal.analysis.correlate import CorrelationReport, HeldClusters  # noqa: PLC0415
+    from canal.analysis.correlate import (  # noqa: PLC0415
+        CorrelationReport,
+        HeldClusters,
+        _last_log_seq,
+    )
     from canal.store.tables import cluster_members, clusters  # noqa: PLC0415
 
     paris = add_org(services)
@@ -823,12 +828,13 @@ def test_clusters_changed_after_the_rebuild_read_them_are_read_again_under_the_l
     with services.database.read() as conn:
         found = services.correlator.read_links(conn, report).clusters()
         snapshot = HeldClusters.read(conn)
+        read_after = _last_log_seq(conn)
     late = green(indicator("91.203.10.1"))
     services.ingest.ingest_objects([late], principal=LOCAL_ADMIN, source=paris)
     assert cluster_of(services, late["id"]) == a["id"]
     with services.database.read() as conn:
         assert not snapshot.current(conn)
-    services.correlator._write(found, LOCAL_ADMIN, report, snapshot)
+    services.correlator._write(found, LOCAL_ADMIN, report, snapshot, read_after=read_after)
     # As of its read: a and b; the later record leaves until ingest or a rebuild links it.
     assert cluster_of(services, late["id"]) is None
     with services.database.read() as conn:
@@ -845,9 +851,14 @@ def test_clusters_changed_after_the_rebuild_read_them_are_read_again_under_the_l
     assert cluster_of(services, late["id"]) == a["id"]
 
 
-def test_a_rebuild_writing_most_members_afresh_builds_their_index_after_them(services, monkeypatch):
-    """Past a number of members written from nothing, SQLite's cluster index is dropped and
-    built again after the rows: the clusters are the same, and so is the index."""
+@pytest.mark.parametrize("held", ["none", "merged"])
+def test_a_rebuild_changing_most_members_writes_them_afresh_and_their_index_after_them(
+    services, monkeypatch, held
+):
+    """Past a number of members to change (none held, or all held in one cluster, as after a
+    load whose clusters ingest joined through values that became hubs since), SQLite's members
+    are written afresh and their cluster index built after them: the clusters are the same as
+    ingest's, and so is the index."""
     from canal.analysis import correlate  # noqa: PLC0415
     from canal.store.tables import cluster_members, clusters  # noqa: PLC0415
 
@@ -856,18 +867,46 @@ def test_a_rebuild_writing_most_members_afresh_builds_their_index_after_them(ser
     services.ingest.ingest_objects(objs, principal=LOCAL_ADMIN, source=paris)
     kept = {o["id"]: cluster_of(services, o["id"]) for o in objs}
     with services.database.write() as conn:
-        conn.execute(cluster_members.delete())
-        conn.execute(clusters.delete())
-    monkeypatch.setattr(correlate, "_REINDEX_ABOVE", 5)
+        if held == "none":
+            conn.execute(cluster_members.delete())
+            conn.execute(clusters.delete())
+        else:
+            conn.execute(cluster_members.update().values(cluster_id=objs[0]["id"]))
+            conn.execute(clusters.delete().where(clusters.c.id != objs[0]["id"]))
+            conn.execute(clusters.update().values(size=12))
+    drops: list[str] = []
+    drop = correlate.MEMBERS_BY_CLUSTER.drop
+    monkeypatch.setattr(
+        correlate.MEMBERS_BY_CLUSTER, "drop", lambda conn: (drops.append("drop"), drop(conn))
+    )
+    monkeypatch.setattr(correlate, "_REWRITE_ABOVE", 5)
     report = services.correlator.rebuild(LOCAL_ADMIN)
     assert (report.clusters, report.clustered_records) == (4, 12)
     assert {o["id"]: cluster_of(services, o["id"]) for o in objs} == kept
+    assert drops == (["drop"] if services.database.is_sqlite else [])
     with services.database.read() as conn:
         indexes = {
             index["name"]: index["column_names"]
             for index in inspect(conn).get_indexes("cluster_members")
         }
+        assert conn.execute(select(func.count()).select_from(cluster_members)).scalar_one() == 12
+        sizes = dict(conn.execute(select(clusters.c.id, clusters.c.size)).all())
+    assert sizes == dict.fromkeys(set(kept.values()), 3)
     assert indexes["ix_cluster_members_cluster_id"] == ["cluster_id", "record_pk"]
+
+
+def test_the_rebuilds_unchecked_write_leaves_the_next_writer_checked(services):
+    """The rebuild writes its members without SQLite's foreign-key search (every record it
+    names was read as current, none deleted since); the connection's next writer is checked
+    again: a member naming no record is refused."""
+    from canal.store.tables import cluster_members  # noqa: PLC0415
+
+    paris = add_org(services)
+    objs = [green(indicator("91.203.13.1")), green(indicator("91.203.13.1"))]
+    services.ingest.ingest_objects(objs, principal=LOCAL_ADMIN, source=paris)
+    services.correlator.rebuild(LOCAL_ADMIN)
+    with pytest.raises(IntegrityError), services.database.write() as conn:
+        conn.execute(cluster_members.insert().values(record_pk=10**9, cluster_id=objs[0]["id"]))
 
 
 def test_a_rebuild_on_a_memory_store_reads_in_one_thread():

@@ -28,7 +28,7 @@ from canal.model.audit import AuditEvent, EventTag
 from canal.model.org import Principal
 from canal.store.arrays import IntColumns, SharedReads, gathered
 from canal.store.database import Database
-from canal.store.sql import bulk_insert, driver_cursor, driver_rows
+from canal.store.sql import driver_cursor, driver_rows
 from canal.store.tables import (
     audit_log,
     cluster_members,
@@ -278,7 +278,7 @@ class Correlator:
         report: CorrelationReport,
         snapshot: HeldClusters | None = None,
         *,
-        read_after: int | None = None,
+        read_after: int,
     ) -> None:
         """Write what differs from the clusters held: ingest keeps them current, so a rebuild
         mostly finds them as it would write them (at 1M records, rewriting every membership was
@@ -290,9 +290,13 @@ class Correlator:
         write lock was taken; read again under it where they changed since. `read_after`: the
         processing log's last entry before the index was read; RecordsDeleted, and nothing
         written, where records were deleted since (their numbers are in the clusters found)."""
-        with write_unit(self.database, self.clock) as unit:
+        # Every record number written is one the rebuild read as current, and none was
+        # deleted since (checked first, under the lock): the members' search into the records
+        # table, per row, is left out (docs/correlation.md has the figures). The large page cache:
+        # the clusters' and members' indexes take millions of keys.
+        with write_unit(self.database, self.clock, bulk=True, check_references=False) as unit:
             now, conn = unit.now, unit.conn
-            if read_after is not None and _deleted_since(conn, read_after):
+            if _deleted_since(conn, read_after):
                 raise RecordsDeleted(1)
             # What ingest merged since the rebuild read the index is replaced by the rebuild's
             # view, as a whole rewrite would.
@@ -328,17 +332,35 @@ class Correlator:
             changed.update(will[differs].tolist())
             report.clusters = len(sizes)
             report.clustered_records = sum(sizes.values())
+            # Members changed in their millions (a store whose clusters were emptied, or the
+            # first rebuild after a large load, whose clusters ingest had joined through values
+            # that became hubs since): rewritten in the order of their record numbers, without
+            # the cluster index, which is built after them, sorting them once, where it would
+            # take them in random order (at 10.5M members from no cluster held, 70 s instead of
+            # 108). SQLite only: on PostgreSQL the drop would hold readers back.
+            touched = len(left) + len(beyond) + len(differs)
+            rewrite = conn.dialect.name == "sqlite" and touched > max(
+                _REWRITE_ABOVE, snapshot.member_rows // 4
+            )
+            if rewrite:
+                MEMBERS_BY_CLUSTER.drop(conn)
+                gone: list[int] = []
+                moves: list[tuple[str, int]] = []
+                joined = np.flatnonzero(will >= 0)
+                conn.exec_driver_sql("DELETE FROM cluster_members")
+            else:
+                gone = left.tolist() + beyond
+                moves = [
+                    (ids[first], pk)
+                    for first, pk in zip(will[moved].tolist(), moved.tolist(), strict=True)
+                ]
             with driver_cursor(conn) as (cursor, mark):
                 cursor.executemany(
-                    f"DELETE FROM cluster_members WHERE record_pk = {mark}",
-                    [(pk,) for pk in left.tolist() + beyond],
+                    f"DELETE FROM cluster_members WHERE record_pk = {mark}", [(pk,) for pk in gone]
                 )
                 cursor.executemany(
                     f"UPDATE cluster_members SET cluster_id = {mark} WHERE record_pk = {mark}",
-                    [
-                        (ids[first], pk)
-                        for first, pk in zip(will[moved].tolist(), moved.tolist(), strict=True)
-                    ],
+                    moves,
                 )
                 cursor.executemany(
                     f"DELETE FROM clusters WHERE id = {mark}",
@@ -352,33 +374,23 @@ class Correlator:
                         if first in held and (held[first][1] != size or first in changed)
                     ],
                 )
-            bulk_insert(
-                conn,
-                clusters,
-                [
-                    {"id": ids[first], "first_added": first, "size": size, "updated_at": now}
-                    for first, size in sizes.items()
-                    if first not in held
-                ],
-            )
-            # Members written from nothing (a store whose clusters were emptied): the cluster
-            # index takes them in random order; built after them, it sorts them once (at 10.5M
-            # members, a rebuild from no cluster held in 70 s instead of 108). SQLite only: on
-            # PostgreSQL the drop would hold readers back.
-            reindex = conn.dialect.name == "sqlite" and len(joined) > max(
-                _REINDEX_ABOVE, snapshot.member_rows
-            )
-            if reindex:
-                MEMBERS_BY_CLUSTER.drop(conn)
-            bulk_insert(
-                conn,
-                cluster_members,
-                [
-                    {"record_pk": pk, "cluster_id": ids[first]}
-                    for first, pk in zip(will[joined].tolist(), joined.tolist(), strict=True)
-                ],
-            )
-            if reindex:
+                cursor.executemany(
+                    "INSERT INTO clusters (id, first_added, size, updated_at) "
+                    f"VALUES ({mark}, {mark}, {mark}, {mark})",
+                    [
+                        (ids[first], first, size, now)
+                        for first, size in sizes.items()
+                        if first not in held
+                    ],
+                )
+                cursor.executemany(
+                    f"INSERT INTO cluster_members (record_pk, cluster_id) VALUES ({mark}, {mark})",
+                    [
+                        (pk, ids[first])
+                        for first, pk in zip(will[joined].tolist(), joined.tolist(), strict=True)
+                    ],
+                )
+            if rewrite:
                 MEMBERS_BY_CLUSTER.create(conn)
             unit.log(
                 AuditEvent(
@@ -450,8 +462,9 @@ def _deleted_since(conn: Connection, seq: int) -> bool:
     )
 
 
-#: Members to insert past which a rebuild builds the members' cluster index afresh.
-_REINDEX_ABOVE = 100_000
+#: Members to change past which a rebuild (on SQLite) writes them all afresh, and the members'
+#: cluster index after them, where a quarter of those held change too.
+_REWRITE_ABOVE = 100_000
 MEMBERS_BY_CLUSTER = next(
     index for index in cluster_members.indexes if index.name == "ix_cluster_members_cluster_id"
 )

@@ -147,6 +147,11 @@ class Database:
             if info.get("canal_cache") != cache:  # once per connection and size
                 raw.execute(f"PRAGMA cache_size={cache}")
                 info["canal_cache"] = cache
+            # Outside a transaction, where the pragma takes effect; back on for the next one.
+            checked = not options.get("canal_unchecked", False)
+            if info.get("canal_foreign_keys", True) != checked:
+                raw.execute(f"PRAGMA foreign_keys={'ON' if checked else 'OFF'}")
+                info["canal_foreign_keys"] = checked
             if not memory and info.get("canal_autocheckpoint") != self._autocheckpoint:
                 raw.execute(f"PRAGMA wal_autocheckpoint={self._autocheckpoint}")
                 info["canal_autocheckpoint"] = self._autocheckpoint
@@ -155,11 +160,16 @@ class Database:
         return engine
 
     @contextmanager
-    def write(self, *, bulk: bool = False, wait: bool = True) -> Iterator[Connection]:
+    def write(
+        self, *, bulk: bool = False, wait: bool = True, check_references: bool = True
+    ) -> Iterator[Connection]:
         """A write transaction; commits on success, rolls back on any exception. `bulk` asks for
         the large page cache of bulk ingest. `wait=False` (SQLite only): raise WriteBusy at once
         where another writer is at work, instead of queueing behind it (a server's event loop
-        writes a single lookup's log entry itself only when that costs no wait)."""
+        writes a single lookup's log entry itself only when that costs no wait).
+        `check_references=False` (SQLite): no foreign-key search per row written, for a writer
+        that knows every row it writes names a row that exists (a rebuild writing millions of
+        cluster members, each a search into the records table)."""
         if not wait and not self.is_sqlite:
             raise WriteBusy("only a SQLite store takes a write that must not wait")
         # SQLite has one writer at a time. Threads of this process queue on a lock rather than
@@ -168,7 +178,9 @@ class Database:
         with (
             self._thread_lock(wait),
             self._process_lock(wait),
-            self._transaction(canal_write=True, canal_bulk=bulk) as conn,
+            self._transaction(
+                canal_write=True, canal_bulk=bulk, canal_unchecked=not check_references
+            ) as conn,
         ):
             yield conn
 

@@ -46,10 +46,16 @@ class WriteUnit:
 
 @contextmanager
 def write_unit(
-    database: Database, clock: Clock, *, bulk: bool = False, wait: bool = True
+    database: Database,
+    clock: Clock,
+    *,
+    bulk: bool = False,
+    wait: bool = True,
+    check_references: bool = True,
 ) -> Iterator[WriteUnit]:
-    """`wait=False`: WriteBusy at once where another writer is at work (Database.write)."""
-    with database.write(bulk=bulk, wait=wait) as conn:
+    """`wait=False`: WriteBusy at once where another writer is at work; `check_references`:
+    see Database.write."""
+    with database.write(bulk=bulk, wait=wait, check_references=check_references) as conn:
         head = lock_head(conn)
         unit = WriteUnit(conn=conn, head=head, now=to_micros(clock.now()))
         yield unit
