@@ -210,6 +210,46 @@ def test_audit_verify_passes_then_names_a_tampered_entry(cli, tmp_path, database
     assert "entry 2" in broken.stderr
 
 
+def test_compact_rewrites_the_store_and_keeps_everything(cli, tmp_path, database_url):
+    """`canal compact` after space was freed: SQLite's file holds no free page and is smaller;
+    PostgreSQL vacuums; on both, every record, the clusters and the processing log are as
+    they were."""
+    from sqlalchemy import create_engine  # noqa: PLC0415
+
+    path = tmp_path / "in.json"
+    objects = [indicator("91.203.20.1") for _ in range(3)]
+    path.write_bytes(orjson.dumps(bundle(*objects, malware())))
+    assert cli("ingest", str(path), "--source", "NCB Paris").code == 0
+    engine = create_engine(database_url)
+    sqlite = engine.dialect.name == "sqlite"
+
+    def free_pages() -> int:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+
+    if sqlite:
+        with engine.begin() as conn:  # a table filled and dropped leaves its pages free
+            conn.exec_driver_sql("CREATE TABLE scratch AS SELECT object FROM records")
+            for _ in range(6):
+                conn.exec_driver_sql("INSERT INTO scratch SELECT object FROM scratch")
+            conn.exec_driver_sql("DROP TABLE scratch")
+        assert free_pages() > 0
+    before = orjson.loads(cli("export").stdout)["objects"]
+    compacted = cli("compact")
+    assert compacted.code == 0, compacted.stderr
+    assert "store compacted" in compacted.stderr
+    if sqlite:
+        assert free_pages() == 0
+        saved = int(compacted.stderr.split(" s, ")[1].split(" bytes")[0].replace(",", ""))
+        assert saved > 0
+    engine.dispose()
+    assert orjson.loads(cli("export").stdout)["objects"] == before
+    assert {o["id"] for o in objects} <= {o["id"] for o in before}
+    assert cli("audit", "verify").code == 0
+    clusters = [orjson.loads(line) for line in cli("clusters").stdout.splitlines()]
+    assert [c["id"] for c in clusters] == [objects[0]["id"]]
+
+
 def test_audit_log_lists_operations_on_a_record(cli, tmp_path):
     obj = indicator()
     path = tmp_path / "in.json"
