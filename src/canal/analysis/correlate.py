@@ -28,7 +28,7 @@ from canal.model.audit import AuditEvent, EventTag
 from canal.model.org import Principal
 from canal.store.arrays import IntColumns, SharedReads, gathered
 from canal.store.database import Database
-from canal.store.sql import driver_cursor, driver_rows
+from canal.store.sql import bulk_insert, driver_cursor, driver_rows
 from canal.store.tables import (
     audit_log,
     cluster_members,
@@ -292,8 +292,8 @@ class Correlator:
         written, where records were deleted since (their numbers are in the clusters found)."""
         # Every record number written is one the rebuild read as current, and none was
         # deleted since (checked first, under the lock): the members' search into the records
-        # table, per row, is left out (docs/correlation.md has the figures). The large page cache:
-        # the clusters' and members' indexes take millions of keys.
+        # table, per row, is left out. The large page cache: the clusters' and members' indexes
+        # take millions of keys.
         with write_unit(self.database, self.clock, bulk=True, check_references=False) as unit:
             now, conn = unit.now, unit.conn
             if _deleted_since(conn, read_after):
@@ -374,22 +374,23 @@ class Correlator:
                         if first in held and (held[first][1] != size or first in changed)
                     ],
                 )
-                cursor.executemany(
-                    "INSERT INTO clusters (id, first_added, size, updated_at) "
-                    f"VALUES ({mark}, {mark}, {mark}, {mark})",
-                    [
-                        (ids[first], first, size, now)
-                        for first, size in sizes.items()
-                        if first not in held
-                    ],
-                )
-                cursor.executemany(
-                    f"INSERT INTO cluster_members (record_pk, cluster_id) VALUES ({mark}, {mark})",
-                    [
-                        (pk, ids[first])
-                        for first, pk in zip(will[joined].tolist(), joined.tolist(), strict=True)
-                    ],
-                )
+            bulk_insert(
+                conn,
+                clusters,
+                [
+                    {"id": ids[first], "first_added": first, "size": size, "updated_at": now}
+                    for first, size in sizes.items()
+                    if first not in held
+                ],
+            )
+            bulk_insert(
+                conn,
+                cluster_members,
+                [
+                    {"record_pk": pk, "cluster_id": ids[first]}
+                    for first, pk in zip(will[joined].tolist(), joined.tolist(), strict=True)
+                ],
+            )
             if rewrite:
                 MEMBERS_BY_CLUSTER.create(conn)
             unit.log(
