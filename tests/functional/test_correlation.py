@@ -4,6 +4,7 @@ Bloom filter finds what it should, rate limits hold."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import uuid
 from itertools import pairwise
@@ -226,6 +227,54 @@ def test_a_denied_country_sees_no_part_of_a_cluster_through_the_hidden_record(se
     answers = services.lookups.lookup(rome_p, [LookupItem("91.203.5.1"), LookupItem("91.203.5.2")])
     assert [x.records for x in answers] == [(a["id"],), (c["id"],)]
     assert "NCB Berlin" not in orjson.dumps([x.to_json() for x in answers]).decode()
+
+
+def test_paging_clusters_never_names_a_stored_anchor_the_caller_may_not_see(services):
+    """A stored cluster is named by its earliest member; where that member is hidden from the
+    caller, neither the page nor the cursor to the next one names it, and the cursor brings
+    the caller every cluster it sees, once."""
+    paris = add_org(services)
+    rome = add_org(services, "NCB Rome", country="IT")
+    hidden, shown = [], []
+    for n in range(3):
+        # H (denied to Rome) is the earliest member; A and B link to it, and to each other.
+        h = indicator(f"91.203.6.{n}", extensions=ext(deny=["IT"]))
+        a = green(
+            indicator(
+                pattern=f"[ipv4-addr:value = '91.203.6.{n}'] OR "
+                f"[ipv4-addr:value = '91.203.7.{n}']"
+            )
+        )
+        b = green(indicator(f"91.203.7.{n}"))
+        for obj in (h, a, b):
+            services.ingest.ingest_objects([obj], principal=LOCAL_ADMIN, source=paris)
+        assert cluster_of(services, a["id"]) == h["id"]
+        hidden.append(h["id"])
+        shown.append({a["id"], b["id"]})
+    client = _api(services, rome, Role.MEMBER)
+    pages, url = [], "/api/v1/clusters?limit=1"
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        cursor = body.get("next", "")
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        revealed = response.text + decoded.decode(errors="replace")
+        for stix_id in hidden:
+            assert stix_id not in revealed
+        pages.append(body["items"])
+        url = f"/api/v1/clusters?limit=1&after={cursor}" if cursor else ""
+    assert len(pages) == 3
+    found = [client.get(f"/api/v1/clusters/{item['id']}").json() for p in pages for item in p]
+    seen = sorted(sorted(m["id"] for m in view["members"]) for view in found)
+    assert seen == sorted(sorted(pair) for pair in shown)
+    # The cursor is Rome's and this query's: another caller, or other filters, are refused.
+    first_next = client.get("/api/v1/clusters?limit=1").json()["next"]
+    other = _api(services, paris, Role.MEMBER)
+    refused = other.get(f"/api/v1/clusters?limit=1&after={first_next}")
+    assert refused.status_code == 400 and "another query or another caller" in refused.text
+    assert client.get(f"/api/v1/clusters?limit=2&after={first_next}").status_code == 400
+    assert client.get("/api/v1/clusters?after=not-a-cursor").status_code == 400
 
 
 def _api(services, org, role):

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, select
 
 from canal.analysis.index import IN_CHUNK, WEAK_KINDS, UnionFind
-from canal.errors import NotFound
+from canal.errors import InvalidInput, NotFound
 from canal.model.handling import Purpose, Reliability
 from canal.model.org import Principal
 from canal.model.stix import to_micros
@@ -173,7 +173,11 @@ class ClusterService:
     def _views(
         self, principal: Principal, cluster_ids: Sequence[str], purpose: Purpose
     ) -> list[ClusterView]:
-        visible = self._visible_members(principal, cluster_ids, purpose)
+        return self._views_of(cluster_ids, self._visible_members(principal, cluster_ids, purpose))
+
+    def _views_of(
+        self, cluster_ids: Sequence[str], visible: dict[str, list[Seen]]
+    ) -> list[ClusterView]:
         org_info = self._org_info()
         now = self.records.clock.now()
         views: list[ClusterView] = []
@@ -208,38 +212,70 @@ class ClusterService:
         principal: Principal,
         *,
         purpose: Purpose | None = None,
-        after: str | None = None,
+        after: int | None = None,
         limit: int = 20,
         min_size: int = 2,
-    ) -> tuple[list[ClusterView], str | None]:
-        """Clusters with at least one member the principal may see, in id order, as the
-        principal sees them. Returns the views and the cursor of the next page."""
+    ) -> tuple[list[ClusterView], int | None]:
+        """Clusters with at least one member the principal may see, as the principal sees
+        them, `limit` stored clusters a page. Returns the views and where the next page starts:
+        the record number of a member the principal sees in the page's last cluster (`after`
+        of the next call), or None on the last page.
+
+        Pages are in the order of the stored clusters' ids, which are the STIX ids of their
+        earliest members, visible or not: a page's position is therefore told by a member the
+        principal may see, never by the stored id (R30)."""
         purpose = self.records.purpose_of(principal, purpose)
         now = self.records.clock.now()
-        visible = self.records.policy.visible_clause(principal, purpose=purpose, now=now)
-        query = (
-            select(cluster_members.c.cluster_id)
-            .join(records, records.c.pk == cluster_members.c.record_pk)
-            .distinct()
-            .order_by(cluster_members.c.cluster_id)
-            .limit(limit + 1)
-        )
-        if visible is not None:
-            query = query.where(visible)
-        if after is not None:
-            query = query.where(cluster_members.c.cluster_id > after)
-        with self.database.read() as conn:
-            ids = list(conn.execute(query).scalars())
-        more = len(ids) > limit
-        ids = ids[:limit]
-        views = [v for v in self._views(principal, ids, purpose) if len(v.members) >= min_size]
+        visible_clause = self.records.policy.visible_clause(principal, purpose=purpose, now=now)
+        start = None if after is None else self._cluster_holding(after)
+        views: list[ClusterView] = []
+        next_after: int | None = None
+        while True:
+            query = (
+                select(cluster_members.c.cluster_id)
+                .join(records, records.c.pk == cluster_members.c.record_pk)
+                .distinct()
+                .order_by(cluster_members.c.cluster_id)
+                .limit(limit + 1)
+            )
+            if visible_clause is not None:
+                query = query.where(visible_clause)
+            if start is not None:
+                query = query.where(cluster_members.c.cluster_id > start)
+            with self.database.read() as conn:
+                ids = list(conn.execute(query).scalars())
+            more = len(ids) > limit
+            ids = ids[:limit]
+            visible = self._visible_members(principal, ids, purpose)
+            views = [v for v in self._views_of(ids, visible) if len(v.members) >= min_size]
+            seen_in = [cid for cid in ids if visible.get(cid)]
+            if not more:
+                break
+            if seen_in:
+                next_after = visible[seen_in[-1]][0].record.pk
+                break
+            # None of the page's clusters showed a member to the principal after all (the
+            # policy's own reading is the last word): the next stored clusters, on this page.
+            start = ids[-1]
         self.records.log_reads(
             principal,
             purpose,
             [sid for v in views for sid in v.member_ids],
             {"clusters": len(views)},
         )
-        return views, ids[-1] if more and ids else None
+        return views, next_after
+
+    def _cluster_holding(self, record_pk: int) -> str:
+        """The stored cluster of a record a page ended on, where the next page starts."""
+        with self.database.read() as conn:
+            cluster_id = conn.execute(
+                select(cluster_members.c.cluster_id).where(cluster_members.c.record_pk == record_pk)
+            ).scalar()
+        if cluster_id is None:
+            raise InvalidInput(
+                "next", "the clusters changed since that page was given: start from the first page"
+            )
+        return str(cluster_id)
 
     def get(
         self, principal: Principal, anchor: str, *, purpose: Purpose | None = None

@@ -24,6 +24,7 @@ from canal.model.org import Principal
 from canal.model.stix import format_micros
 from canal.store.errors import TooManyRows, WriteBusy
 from canal.web.auth import bearer_token, services_of
+from canal.web.cursor import CursorCodec, binding_of
 from canal.web.deps import CallerDep, PurposeDep, PurposeHeader, PurposeQuery
 from canal.web.responses import JsonResponse
 
@@ -203,13 +204,20 @@ def list_clusters(
     min_size: Annotated[int, Query(ge=2, le=100000)] = 2,
 ) -> JsonResponse:
     services = services_of(request)
+    # Signed and bound to the caller and the filters: a page's position is a member the caller
+    # sees, and no one else may replay it.
+    codec = CursorCodec(services.settings.secret_key)
+    binding = binding_of("clusters", caller.token_id, caller.org.id, purpose, limit, min_size)
+    position = None if after is None else codec.decode(after, binding=binding)
+    if position is not None and not isinstance(position, int):
+        raise InvalidInput("after", "not a cursor this server issued")
     views, next_after = services.clusters.list(
-        caller, purpose=purpose, after=after, limit=limit, min_size=min_size
+        caller, purpose=purpose, after=position, limit=limit, min_size=min_size
     )
     names = services.records.org_names()
     body: dict[str, Any] = {"items": [view_json(v, names, members=False) for v in views]}
     if next_after is not None:
-        body["next"] = next_after
+        body["next"] = codec.encode(position=next_after, binding=binding)
     return JsonResponse(body)
 
 
