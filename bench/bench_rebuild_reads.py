@@ -1,6 +1,7 @@
-"""The rebuild's two reads that walk one index while searching another (references by their
-targets, the clusters' members by cluster), timed a row at a time on a kept store, beside the
-whole rebuild; with --reindex, again once those indexes are rewritten in order.
+"""The rebuild's read that walks one index while searching another (references by their
+targets), and its read of the clusters' members (their table in record order), timed a row at
+a time on a kept store, beside the whole rebuild; with --reindex, again once the references'
+index and the records' are rewritten in order.
 
     .venv/bin/python bench/bench_demo_correlate.py --scale 500 --keep var/demo500.db \\
         --skip-correlate --skip-incremental --skip-lookups
@@ -20,9 +21,9 @@ from canal.app import build_services, tune_collector
 from canal.config import load_settings
 from canal.store.database import Database
 
-#: The indexes those reads walk: the references' (target_id, record_pk), the members'
-#: (cluster_id, record_pk), and the records' (stix_id, version, source), rewritten with their table.
-WALKED = ("ix_cluster_members_cluster_id", "ix_record_refs_target_id", "records")
+#: The indexes those reads walk: the references' (target_id, record_pk), and the records'
+#: (stix_id, version, source), rewritten with their table.
+WALKED = ("ix_record_refs_target_id", "records")
 
 
 def rebuild(url: str, label: str) -> None:

@@ -46,16 +46,31 @@ def member(services, org):
 
 
 def cluster_of(services, stix_id):
+    """The STIX id of the anchor of the stored cluster holding the current record `stix_id`."""
     from sqlalchemy import select  # noqa: PLC0415
 
     from canal.store.tables import cluster_members, records  # noqa: PLC0415
 
+    anchor = records.alias("anchor")
     with services.database.read() as conn:
         return conn.execute(
-            select(cluster_members.c.cluster_id)
+            select(anchor.c.stix_id)
+            .select_from(cluster_members)
             .join(records, records.c.pk == cluster_members.c.record_pk)
+            .join(anchor, anchor.c.pk == cluster_members.c.cluster_no)
             .where(records.c.stix_id == stix_id, records.c.is_latest.is_(True))
         ).scalar()
+
+
+def cluster_sizes(conn) -> dict[str, int]:
+    """{the STIX id of a stored cluster's anchor: its size}."""
+    from canal.store.tables import clusters, records  # noqa: PLC0415
+
+    return dict(
+        conn.execute(
+            select(records.c.stix_id, clusters.c.size).join(records, records.c.pk == clusters.c.no)
+        ).all()
+    )
 
 
 def pair_scores(world: World, clusters: dict[str, str]) -> tuple[float, float]:
@@ -89,13 +104,16 @@ def test_clusters_recover_the_demo_networks(sqlite_services):
 
     from canal.store.tables import cluster_members, records  # noqa: PLC0415
 
+    anchor = records.alias("anchor")
+
     def clusters():
         with services.database.read() as conn:
             return dict(
                 conn.execute(
-                    select(records.c.stix_id, cluster_members.c.cluster_id).join(
-                        records, records.c.pk == cluster_members.c.record_pk
-                    )
+                    select(records.c.stix_id, anchor.c.stix_id)
+                    .select_from(cluster_members)
+                    .join(records, records.c.pk == cluster_members.c.record_pk)
+                    .join(anchor, anchor.c.pk == cluster_members.c.cluster_no)
                 ).all()
             )
 
@@ -241,8 +259,7 @@ def test_paging_clusters_never_names_a_stored_anchor_the_caller_may_not_see(serv
         h = indicator(f"91.203.6.{n}", extensions=ext(deny=["IT"]))
         a = green(
             indicator(
-                pattern=f"[ipv4-addr:value = '91.203.6.{n}'] OR "
-                f"[ipv4-addr:value = '91.203.7.{n}']"
+                pattern=f"[ipv4-addr:value = '91.203.6.{n}'] OR [ipv4-addr:value = '91.203.7.{n}']"
             )
         )
         b = green(indicator(f"91.203.7.{n}"))
@@ -260,8 +277,8 @@ def test_paging_clusters_never_names_a_stored_anchor_the_caller_may_not_see(serv
         cursor = body.get("next", "")
         decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         revealed = response.text + decoded.decode(errors="replace")
-        for stix_id in hidden:
-            assert stix_id not in revealed
+        for anchor in hidden:
+            assert anchor not in revealed
         pages.append(body["items"])
         url = f"/api/v1/clusters?limit=1&after={cursor}" if cursor else ""
     assert len(pages) == 3
@@ -272,7 +289,8 @@ def test_paging_clusters_never_names_a_stored_anchor_the_caller_may_not_see(serv
     first_next = client.get("/api/v1/clusters?limit=1").json()["next"]
     other = _api(services, paris, Role.MEMBER)
     refused = other.get(f"/api/v1/clusters?limit=1&after={first_next}")
-    assert refused.status_code == 400 and "another query or another caller" in refused.text
+    assert refused.status_code == 400
+    assert "another query or another caller" in refused.text
     assert client.get(f"/api/v1/clusters?limit=2&after={first_next}").status_code == 400
     assert client.get("/api/v1/clusters?after=not-a-cursor").status_code == 400
 
@@ -706,15 +724,16 @@ def test_incremental_merges_match_a_rebuild(services):
 
 
 def _clusters_held(services) -> dict[str, tuple[int, int, int]]:
-    from canal.store.tables import clusters  # noqa: PLC0415
+    """{the STIX id of a stored cluster's anchor: (its number, size, stamp)}."""
+    from canal.store.tables import clusters, records  # noqa: PLC0415
 
     with services.database.read() as conn:
         return {
-            cid: (first, size, stamp)
-            for cid, first, size, stamp in conn.execute(
+            anchor: (no, size, stamp)
+            for anchor, no, size, stamp in conn.execute(
                 select(
-                    clusters.c.id, clusters.c.first_added, clusters.c.size, clusters.c.updated_at
-                )
+                    records.c.stix_id, clusters.c.no, clusters.c.size, clusters.c.updated_at
+                ).join(records, records.c.pk == clusters.c.no)
             ).all()
         }
 
@@ -819,45 +838,25 @@ def test_each_value_counts_its_carriers_across_writes(services):
     assert counted == carriers == expected
 
 
-def test_a_rebuild_mends_members_of_no_cluster_and_clusters_anchored_twice(services):
-    """A store damaged by hand (a member row naming no cluster, two clusters claiming the same
-    first member) is rebuilt as if neither were there."""
-    from canal.store.tables import cluster_members, clusters, records  # noqa: PLC0415
+def test_a_rebuild_mends_members_of_no_cluster(services):
+    """A store damaged by hand (a member row naming no cluster held) is rebuilt as if it were
+    not there."""
+    from canal.store.tables import cluster_members, records  # noqa: PLC0415
 
     paris = add_org(services)
     a, b = green(indicator("91.203.8.1")), green(indicator("91.203.8.1"))
     lone = green(indicator("91.203.8.77"))
     services.ingest.ingest_objects([a, b, lone], principal=LOCAL_ADMIN, source=paris)
     with services.database.write() as conn:
-        first = conn.execute(select(clusters.c.first_added)).scalar_one()
         lone_pk = conn.execute(
             select(records.c.pk).where(records.c.stix_id == lone["id"])
         ).scalar_one()
-        conn.execute(cluster_members.insert().values(record_pk=lone_pk, cluster_id="gone"))
-        conn.execute(clusters.insert().values(id="twin", first_added=first, size=1, updated_at=0))
+        conn.execute(cluster_members.insert().values(record_pk=lone_pk, cluster_no=10**9))
     report = services.correlator.rebuild(LOCAL_ADMIN)
     assert (report.clusters, report.clustered_records) == (1, 2)
     assert cluster_of(services, a["id"]) == cluster_of(services, b["id"]) == a["id"]
     assert cluster_of(services, lone["id"]) is None
     assert {cid: size for cid, (_, size, _) in _clusters_held(services).items()} == {a["id"]: 2}
-
-
-def test_clusters_whose_anchors_share_an_id_become_one():
-    """Should two clusters be anchored on records of one STIX id (ingest keeps one copy of an
-    object, and copies would carry the same values and references), they become one under the
-    earliest instead of breaking the clusters table's key."""
-    import numpy as np  # noqa: PLC0415
-
-    from canal.analysis.correlate import one_cluster_per_id  # noqa: PLC0415
-
-    cluster_of = np.array([-1, 10, 10, 20, 20, 30], dtype=np.int64)
-    ids = {10: "indicator--a", 20: "indicator--a", 30: "indicator--b"}
-    sizes = {10: 2, 20: 2, 30: 1}
-    merged = one_cluster_per_id(cluster_of, ids, sizes)
-    assert merged.tolist() == [-1, 10, 10, 10, 10, 30]
-    assert ids == {10: "indicator--a", 30: "indicator--b"}
-    assert sizes == {10: 4, 30: 1}
-    assert cluster_of.tolist() == [-1, 10, 10, 20, 20, 30]  # the input is left as it was
 
 
 def test_clusters_changed_after_the_rebuild_read_them_are_read_again_under_the_lock(services):
@@ -868,7 +867,7 @@ def test_clusters_changed_after_the_rebuild_read_them_are_read_again_under_the_l
         HeldClusters,
         _last_log_seq,
     )
-    from canal.store.tables import cluster_members, clusters  # noqa: PLC0415
+    from canal.store.tables import cluster_members, records  # noqa: PLC0415
 
     paris = add_org(services)
     a, b = green(indicator("91.203.10.1")), green(indicator("91.203.10.1"))
@@ -887,12 +886,13 @@ def test_clusters_changed_after_the_rebuild_read_them_are_read_again_under_the_l
     # As of its read: a and b; the later record leaves until ingest or a rebuild links it.
     assert cluster_of(services, late["id"]) is None
     with services.database.read() as conn:
-        sizes = dict(conn.execute(select(clusters.c.id, clusters.c.size)).all())
+        sizes = cluster_sizes(conn)
         counted = dict(
             conn.execute(
-                select(cluster_members.c.cluster_id, func.count()).group_by(
-                    cluster_members.c.cluster_id
-                )
+                select(records.c.stix_id, func.count())
+                .select_from(cluster_members)
+                .join(records, records.c.pk == cluster_members.c.cluster_no)
+                .group_by(records.c.stix_id)
             ).all()
         )
     assert sizes == counted == {a["id"]: 2}
@@ -909,7 +909,7 @@ def test_a_rebuild_changing_most_members_writes_them_afresh_and_their_index_afte
     are written afresh and their cluster index built after them: the clusters are the same as
     ingest's, and so is the index."""
     from canal.analysis import correlate  # noqa: PLC0415
-    from canal.store.tables import cluster_members, clusters  # noqa: PLC0415
+    from canal.store.tables import cluster_members, clusters, records  # noqa: PLC0415
 
     paris = add_org(services)
     objs = [green(indicator(f"91.203.11.{i // 3}")) for i in range(12)]
@@ -920,8 +920,11 @@ def test_a_rebuild_changing_most_members_writes_them_afresh_and_their_index_afte
             conn.execute(cluster_members.delete())
             conn.execute(clusters.delete())
         else:
-            conn.execute(cluster_members.update().values(cluster_id=objs[0]["id"]))
-            conn.execute(clusters.delete().where(clusters.c.id != objs[0]["id"]))
+            first = conn.execute(
+                select(records.c.pk).where(records.c.stix_id == objs[0]["id"])
+            ).scalar_one()
+            conn.execute(cluster_members.update().values(cluster_no=first))
+            conn.execute(clusters.delete().where(clusters.c.no != first))
             conn.execute(clusters.update().values(size=12))
     drops: list[str] = []
     drop = correlate.MEMBERS_BY_CLUSTER.drop
@@ -939,9 +942,9 @@ def test_a_rebuild_changing_most_members_writes_them_afresh_and_their_index_afte
             for index in inspect(conn).get_indexes("cluster_members")
         }
         assert conn.execute(select(func.count()).select_from(cluster_members)).scalar_one() == 12
-        sizes = dict(conn.execute(select(clusters.c.id, clusters.c.size)).all())
+        sizes = cluster_sizes(conn)
     assert sizes == dict.fromkeys(set(kept.values()), 3)
-    assert indexes["ix_cluster_members_cluster_id"] == ["cluster_id", "record_pk"]
+    assert indexes["ix_cluster_members_cluster_no"] == ["cluster_no", "record_pk"]
 
 
 def test_the_rebuilds_unchecked_write_leaves_the_next_writer_checked(services):
@@ -955,7 +958,7 @@ def test_the_rebuilds_unchecked_write_leaves_the_next_writer_checked(services):
     services.ingest.ingest_objects(objs, principal=LOCAL_ADMIN, source=paris)
     services.correlator.rebuild(LOCAL_ADMIN)
     with pytest.raises(IntegrityError), services.database.write() as conn:
-        conn.execute(cluster_members.insert().values(record_pk=10**9, cluster_id=objs[0]["id"]))
+        conn.execute(cluster_members.insert().values(record_pk=10**9, cluster_no=1))
 
 
 def test_a_rebuild_on_a_memory_store_reads_in_one_thread():
@@ -983,7 +986,7 @@ def test_a_record_deleted_while_the_rebuild_reads_the_index_is_left_out(services
     """A TAXII DELETE between the rebuild's read and its write: the rebuild reads again rather
     than write a member the store no longer holds (which broke the members' foreign key)."""
     from canal.analysis.correlate import Correlator  # noqa: PLC0415
-    from canal.store.tables import clusters, records  # noqa: PLC0415
+    from canal.store.tables import records  # noqa: PLC0415
 
     paris = add_org(services)
     a, b, c = (green(indicator("91.203.12.1")) for _ in range(3))
@@ -1008,4 +1011,4 @@ def test_a_record_deleted_while_the_rebuild_reads_the_index_is_left_out(services
     assert cluster_of(services, a["id"]) == cluster_of(services, c["id"]) == a["id"]
     assert cluster_of(services, b["id"]) is None
     with services.database.read() as conn:
-        assert dict(conn.execute(select(clusters.c.id, clusters.c.size)).all()) == {a["id"]: 2}
+        assert cluster_sizes(conn) == {a["id"]: 2}

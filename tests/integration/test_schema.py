@@ -4,11 +4,23 @@ migrations (`canal init`, the tests' own stores)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 
+from canal.accounts.service import LOCAL_ADMIN
 from canal.store.database import Database
-from canal.store.tables import metadata
+from canal.store.migrate import _config, upgrade
+from canal.store.tables import cluster_members, clusters, metadata, records
+from conftest import POSTGRES_HINT, POSTGRES_URL, _postgres_admin_url, make_services
+from factories import add_org, indicator
 
 
 def test_the_migrated_schema_is_the_one_the_tables_describe(database_url: str) -> None:
@@ -22,3 +34,82 @@ def test_the_migrated_schema_is_the_one_the_tables_describe(database_url: str) -
     finally:
         database.dispose()
     assert differences == []
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store of its own, migrated from nothing: a test may take it down a revision."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'canal.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip(POSTGRES_HINT)
+    admin = create_engine(_postgres_admin_url(), isolation_level="AUTOCOMMIT")
+    name = f"canal_scratch_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield (
+            make_url(_postgres_admin_url()).set(database=name).render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_clusters_keyed_by_stix_id_are_numbered_by_their_lowest_record(scratch_url: str) -> None:
+    """Migration 0011: the clusters a store held under their anchors' STIX ids are carried over,
+    each numbered by its lowest member, and a rebuild then finds nothing to write."""
+    services = make_services(scratch_url)
+    try:
+        upgrade(services.database)
+        paris = add_org(services)
+        objs = [indicator(f"91.203.20.{i // 2}") for i in range(4)]
+        services.ingest.ingest_objects(objs, principal=LOCAL_ADMIN, source=paris)
+        with services.database.read() as conn:
+            pks = [
+                conn.execute(select(records.c.pk).where(records.c.stix_id == o["id"])).scalar_one()
+                for o in objs
+            ]
+        config = _config()
+        with services.database.write() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0008")
+            # As the old schema held them: the second cluster named after its later member.
+            conn.execute(
+                text(
+                    "INSERT INTO clusters (id, first_added, size, updated_at) "
+                    "VALUES (:a, 1, 2, 7), (:d, 3, 2, 9)"
+                ),
+                {"a": objs[0]["id"], "d": objs[3]["id"]},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO cluster_members (record_pk, cluster_id) "
+                    "VALUES (:p0, :a), (:p1, :a), (:p2, :d), (:p3, :d)"
+                ),
+                {
+                    "a": objs[0]["id"],
+                    "d": objs[3]["id"],
+                    **{f"p{i}": pk for i, pk in enumerate(pks)},
+                },
+            )
+        upgrade(services.database)
+        with services.database.read() as conn:
+            held = conn.execute(select(clusters.c.no, clusters.c.size, clusters.c.updated_at)).all()
+            members = dict(
+                conn.execute(
+                    select(cluster_members.c.record_pk, cluster_members.c.cluster_no)
+                ).all()
+            )
+        assert sorted(map(tuple, held)) == [(pks[0], 2, 7), (pks[2], 2, 9)]
+        assert members == {pks[0]: pks[0], pks[1]: pks[0], pks[2]: pks[2], pks[3]: pks[2]}
+        services.correlator.rebuild(LOCAL_ADMIN)
+        with services.database.read() as conn:
+            again = conn.execute(
+                select(clusters.c.no, clusters.c.size, clusters.c.updated_at)
+            ).all()
+        assert sorted(map(tuple, again)) == sorted(map(tuple, held))
+    finally:
+        services.close()

@@ -95,10 +95,10 @@ class ClusterService:
         self.hub_threshold = hub_threshold
 
     def _visible_members(
-        self, principal: Principal, cluster_ids: Sequence[str], purpose: Purpose
-    ) -> dict[str, list[Seen]]:
+        self, principal: Principal, cluster_ids: Sequence[int], purpose: Purpose
+    ) -> dict[int, list[Seen]]:
         members = select(cluster_members.c.record_pk).where(
-            cluster_members.c.cluster_id.in_(list(cluster_ids))
+            cluster_members.c.cluster_no.in_(list(cluster_ids))
         )
         query = RecordQuery(extra=(records.c.pk.in_(members),), include_revoked=False)
         seen = list(self.records.iterate(principal, query, purpose=purpose))
@@ -107,12 +107,12 @@ class ClusterService:
         with self.database.read() as conn:
             owner = dict(
                 conn.execute(
-                    select(cluster_members.c.record_pk, cluster_members.c.cluster_id).where(
+                    select(cluster_members.c.record_pk, cluster_members.c.cluster_no).where(
                         cluster_members.c.record_pk.in_([s.record.pk for s in seen])
                     )
                 ).all()
             )
-        out: dict[str, list[Seen]] = {}
+        out: dict[int, list[Seen]] = {}
         for item in seen:
             out.setdefault(owner[item.record.pk], []).append(item)
         return out
@@ -171,12 +171,12 @@ class ClusterService:
         return out
 
     def _views(
-        self, principal: Principal, cluster_ids: Sequence[str], purpose: Purpose
+        self, principal: Principal, cluster_ids: Sequence[int], purpose: Purpose
     ) -> list[ClusterView]:
         return self._views_of(cluster_ids, self._visible_members(principal, cluster_ids, purpose))
 
     def _views_of(
-        self, cluster_ids: Sequence[str], visible: dict[str, list[Seen]]
+        self, cluster_ids: Sequence[int], visible: dict[int, list[Seen]]
     ) -> list[ClusterView]:
         org_info = self._org_info()
         now = self.records.clock.now()
@@ -221,9 +221,9 @@ class ClusterService:
         the record number of a member the principal sees in the page's last cluster (`after`
         of the next call), or None on the last page.
 
-        Pages are in the order of the stored clusters' ids, which are the STIX ids of their
-        earliest members, visible or not: a page's position is therefore told by a member the
-        principal may see, never by the stored id (R30)."""
+        Pages are in the order of the stored clusters' numbers, which are the record numbers of
+        their earliest members, visible or not: a page's position is therefore told by a member
+        the principal may see, never by the stored number (R30)."""
         purpose = self.records.purpose_of(principal, purpose)
         now = self.records.clock.now()
         visible_clause = self.records.policy.visible_clause(principal, purpose=purpose, now=now)
@@ -232,16 +232,16 @@ class ClusterService:
         next_after: int | None = None
         while True:
             query = (
-                select(cluster_members.c.cluster_id)
+                select(cluster_members.c.cluster_no)
                 .join(records, records.c.pk == cluster_members.c.record_pk)
                 .distinct()
-                .order_by(cluster_members.c.cluster_id)
+                .order_by(cluster_members.c.cluster_no)
                 .limit(limit + 1)
             )
             if visible_clause is not None:
                 query = query.where(visible_clause)
             if start is not None:
-                query = query.where(cluster_members.c.cluster_id > start)
+                query = query.where(cluster_members.c.cluster_no > start)
             with self.database.read() as conn:
                 ids = list(conn.execute(query).scalars())
             more = len(ids) > limit
@@ -265,17 +265,17 @@ class ClusterService:
         )
         return views, next_after
 
-    def _cluster_holding(self, record_pk: int) -> str:
+    def _cluster_holding(self, record_pk: int) -> int:
         """The stored cluster of a record a page ended on, where the next page starts."""
         with self.database.read() as conn:
             cluster_id = conn.execute(
-                select(cluster_members.c.cluster_id).where(cluster_members.c.record_pk == record_pk)
+                select(cluster_members.c.cluster_no).where(cluster_members.c.record_pk == record_pk)
             ).scalar()
         if cluster_id is None:
             raise InvalidInput(
                 "next", "the clusters changed since that page was given: start from the first page"
             )
-        return str(cluster_id)
+        return int(cluster_id)
 
     def get(
         self, principal: Principal, anchor: str, *, purpose: Purpose | None = None
@@ -284,7 +284,7 @@ class ClusterService:
         purpose = self.records.purpose_of(principal, purpose)
         with self.database.read() as conn:
             cluster_id = conn.execute(
-                select(cluster_members.c.cluster_id)
+                select(cluster_members.c.cluster_no)
                 .join(records, records.c.pk == cluster_members.c.record_pk)
                 .where(records.c.stix_id == anchor)
                 .limit(1)

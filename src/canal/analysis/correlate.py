@@ -56,15 +56,10 @@ LINKABLE_VALUES = IntColumns(
 VALUE_CARRIERS = IntColumns(
     ("observable_id", "record_pk"), "record_observables WHERE 1 = 1", key="observable_id"
 )
-#: (first_added of the cluster, record number) of each member held: driven by the clusters in
-#: the order of their ids, each one's members read from the covering (cluster_id, record_pk)
-#: index, searched in order.
+#: (cluster number, record number) of each member held, from the table in the order of its
+#: record numbers (its row ids on SQLite: read in sequence from the disk).
 HELD_MEMBERS = IntColumns(
-    ("c.first_added", "cm.record_pk"),
-    "clusters c CROSS JOIN cluster_members cm WHERE cm.cluster_id = c.id",
-    key="c.id",
-    ranges_over="clusters c WHERE 1 = 1",
-    rows_per_read=100_000,
+    ("cluster_no", "record_pk"), "cluster_members WHERE 1 = 1", key="record_pk"
 )
 #: (referring, referenced) record numbers: every record of the id a reference names, each
 #: version, current or not. The references drive the join (CROSS JOIN keeps SQLite to that
@@ -95,15 +90,13 @@ class CorrelationReport:
 
 @dataclass(frozen=True)
 class Clusters:
-    """Clusters as a rebuild finds them, each known by its first member's date_added (unique
-    to a record; `first_added` in the clusters table)."""
+    """Clusters as a rebuild finds them, each numbered by its anchor: its lowest record number,
+    which is its earliest record (`no` in the clusters table)."""
 
-    #: The record number of each cluster's first member, that member's date_added, and the
-    #: number of members.
+    #: The record number of each cluster's anchor, and its number of members.
     anchors: Ints
-    first_added: Ints
     sizes: Ints
-    #: For each record number, the first_added of its cluster; -1 for a record in none.
+    #: For each record number, the number of its cluster; -1 for a record in none.
     cluster_of: Ints
 
 
@@ -129,18 +122,13 @@ class LinkGraph:
         sizes = np.bincount(labels)
         members = np.flatnonzero(sizes[labels] >= 2)
         runs = labels[members]
-        # Each cluster's anchor: its earliest member (date_added is unique to a record).
-        first_by_label = np.full(len(sizes), np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first_by_label, runs, self.added[members])
-        anchors = members[self.added[members] == first_by_label[runs]]
+        # Each cluster's anchor: its lowest record number.
+        anchor_of = np.full(len(sizes), n, dtype=np.int64)
+        np.minimum.at(anchor_of, runs, members)
+        anchors = np.unique(anchor_of[runs])
         cluster_of = np.full(n, -1, dtype=np.int64)
-        cluster_of[members] = first_by_label[runs]
-        return Clusters(
-            anchors=anchors,
-            first_added=self.added[anchors],
-            sizes=sizes[labels[anchors]],
-            cluster_of=cluster_of,
-        )
+        cluster_of[members] = anchor_of[runs]
+        return Clusters(anchors=anchors, sizes=sizes[labels[anchors]], cluster_of=cluster_of)
 
 
 class Correlator:
@@ -284,16 +272,16 @@ class Correlator:
         mostly finds them as it would write them (at 1M records, rewriting every membership was
         more than half of the rebuild). Clusters whose membership changed are stamped.
 
-        Held clusters are matched to those found by first_added: a cluster's id is the STIX id
-        of the record added at its first_added, so memberships are compared as numbers, without
-        reading the ids of millions of rows. `snapshot`: the clusters held, read before the
-        write lock was taken; read again under it where they changed since. `read_after`: the
-        processing log's last entry before the index was read; RecordsDeleted, and nothing
-        written, where records were deleted since (their numbers are in the clusters found)."""
+        Held clusters are matched to those found by number: a cluster is numbered by its
+        anchor, its lowest record number, so memberships are compared as numbers.
+        `snapshot`: the clusters held, read before the write lock was taken; read again under
+        it where they changed since. `read_after`: the processing log's last entry before the
+        index was read; RecordsDeleted, and nothing written, where records were deleted since
+        (their numbers are in the clusters found)."""
         # Every record number written is one the rebuild read as current, and none was
         # deleted since (checked first, under the lock): the members' search into the records
-        # table, per row, is left out. The large page cache: the clusters' and members' indexes
-        # take millions of keys.
+        # table, per row, is left out. The large page cache: the members' cluster index takes
+        # millions of keys.
         with write_unit(self.database, self.clock, bulk=True, check_references=False) as unit:
             now, conn = unit.now, unit.conn
             if _deleted_since(conn, read_after):
@@ -305,19 +293,9 @@ class Correlator:
             if snapshot.damaged:
                 mend(conn)
                 snapshot = HeldClusters.read(conn)
-            held = snapshot.by_first_added()
-            ids = {first: held[first][0] for first in found.first_added.tolist() if first in held}
-            new = [
-                (first, pk)
-                for first, pk in zip(
-                    found.first_added.tolist(), found.anchors.tolist(), strict=True
-                )
-                if first not in held
-            ]
-            anchor_ids = column_by_key(conn, records.c.pk, records.c.stix_id, [pk for _, pk in new])
-            ids.update((first, anchor_ids[pk]) for first, pk in new)
-            sizes = dict(zip(found.first_added.tolist(), found.sizes.tolist(), strict=True))
-            will = one_cluster_per_id(found.cluster_of, ids, sizes)
+            held = snapshot.sizes()
+            sizes = dict(zip(found.anchors.tolist(), found.sizes.tolist(), strict=True))
+            will = found.cluster_of
             was = np.full(len(will), -1, dtype=np.int64)
             members = snapshot.members
             # A record added since the rebuild's read is in no cluster found: it leaves.
@@ -345,50 +323,47 @@ class Correlator:
             if rewrite:
                 MEMBERS_BY_CLUSTER.drop(conn)
                 gone: list[int] = []
-                moves: list[tuple[str, int]] = []
+                moves: list[tuple[int, int]] = []
                 joined = np.flatnonzero(will >= 0)
                 conn.exec_driver_sql("DELETE FROM cluster_members")
             else:
                 gone = left.tolist() + beyond
-                moves = [
-                    (ids[first], pk)
-                    for first, pk in zip(will[moved].tolist(), moved.tolist(), strict=True)
-                ]
+                moves = list(zip(will[moved].tolist(), moved.tolist(), strict=True))
             with driver_cursor(conn) as (cursor, mark):
                 cursor.executemany(
                     f"DELETE FROM cluster_members WHERE record_pk = {mark}", [(pk,) for pk in gone]
                 )
                 cursor.executemany(
-                    f"UPDATE cluster_members SET cluster_id = {mark} WHERE record_pk = {mark}",
+                    f"UPDATE cluster_members SET cluster_no = {mark} WHERE record_pk = {mark}",
                     moves,
                 )
                 cursor.executemany(
-                    f"DELETE FROM clusters WHERE id = {mark}",
-                    [(cid,) for first, (cid, _) in held.items() if first not in sizes],
+                    f"DELETE FROM clusters WHERE no = {mark}",
+                    [(no,) for no in held if no not in sizes],
                 )
                 cursor.executemany(
-                    f"UPDATE clusters SET size = {mark}, updated_at = {mark} WHERE id = {mark}",
+                    f"UPDATE clusters SET size = {mark}, updated_at = {mark} WHERE no = {mark}",
                     [
-                        (size, now, held[first][0])
-                        for first, size in sizes.items()
-                        if first in held and (held[first][1] != size or first in changed)
+                        (size, now, no)
+                        for no, size in sizes.items()
+                        if no in held and (held[no] != size or no in changed)
                     ],
                 )
             bulk_insert(
                 conn,
                 clusters,
                 [
-                    {"id": ids[first], "first_added": first, "size": size, "updated_at": now}
-                    for first, size in sizes.items()
-                    if first not in held
+                    {"no": no, "size": size, "updated_at": now}
+                    for no, size in sizes.items()
+                    if no not in held
                 ],
             )
             bulk_insert(
                 conn,
                 cluster_members,
                 [
-                    {"record_pk": pk, "cluster_id": ids[first]}
-                    for first, pk in zip(will[joined].tolist(), joined.tolist(), strict=True)
+                    {"record_pk": pk, "cluster_no": no}
+                    for no, pk in zip(will[joined].tolist(), joined.tolist(), strict=True)
                 ],
             )
             if rewrite:
@@ -467,7 +442,7 @@ def _deleted_since(conn: Connection, seq: int) -> bool:
 #: cluster index after them, where a quarter of those held change too.
 _REWRITE_ABOVE = 100_000
 MEMBERS_BY_CLUSTER = next(
-    index for index in cluster_members.indexes if index.name == "ix_cluster_members_cluster_id"
+    index for index in cluster_members.indexes if index.name == "ix_cluster_members_cluster_no"
 )
 
 
@@ -485,7 +460,7 @@ def _within(pairs: Ints, first_end: int, second_end: int) -> Ints:
     return pairs[(pairs[:, 0] < first_end) & (pairs[:, 1] < second_end)]
 
 
-_CLUSTER_ROWS = "SELECT id, first_added, size, updated_at FROM clusters"
+_CLUSTER_ROWS = "SELECT no, size, updated_at FROM clusters ORDER BY no"
 _MEMBER_COUNT = "SELECT count(*) FROM cluster_members"
 
 
@@ -493,19 +468,19 @@ _MEMBER_COUNT = "SELECT count(*) FROM cluster_members"
 class HeldClusters:
     """The clusters held, as one transaction saw them."""
 
-    #: (id, first_added, size, updated_at) of each cluster.
-    rows: list[tuple[str, int, int, int]]
-    #: (first_added of the cluster, record number) of each member, and the number of member
-    #: rows (more than the members where a row names no cluster).
+    #: (number, size, updated_at) of each cluster, in the order of their numbers.
+    rows: list[tuple[int, int, int]]
+    #: (cluster number, record number) of each member, and the number of member rows.
     members: Ints
     member_rows: int
 
     @classmethod
     def read(cls, conn: Connection) -> HeldClusters:
+        members = HELD_MEMBERS.read(conn)
         return cls(
             rows=[tuple(row) for row in driver_rows(conn, _CLUSTER_ROWS)],
-            members=HELD_MEMBERS.read(conn),
-            member_rows=driver_rows(conn, _MEMBER_COUNT)[0][0],
+            members=members,
+            member_rows=len(members),
         )
 
     def current(self, conn: Connection) -> bool:
@@ -520,47 +495,18 @@ class HeldClusters:
 
     @property
     def damaged(self) -> bool:
-        """Two clusters anchored on one record, or a member of no cluster: never made by canal,
-        but a store edited by hand may hold them."""
-        return len({row[1] for row in self.rows}) != len(self.rows) or (
-            len(self.members) != self.member_rows
-        )
+        """A member of no cluster held: never made by canal, but a store edited by hand may
+        hold one."""
+        numbers = np.array([row[0] for row in self.rows], dtype=np.int64)
+        return not bool(np.isin(self.members[:, 0], numbers).all())
 
-    def by_first_added(self) -> dict[int, tuple[str, int]]:
-        return {first: (cid, size) for cid, first, size, _stamp in self.rows}
+    def sizes(self) -> dict[int, int]:
+        return {no: size for no, size, _stamp in self.rows}
 
 
 def mend(conn: Connection) -> None:
-    """Take out what a damaged store holds (HeldClusters.damaged): the clusters anchored twice
-    with their members, and the members of no cluster; the rebuild writes them again."""
-    twice = (
-        select(clusters.c.first_added)
-        .group_by(clusters.c.first_added)
-        .having(func.count() > 1)
-        .scalar_subquery()
-    )
-    doubled = select(clusters.c.id).where(clusters.c.first_added.in_(twice))
-    conn.execute(cluster_members.delete().where(cluster_members.c.cluster_id.in_(doubled)))
-    conn.execute(clusters.delete().where(clusters.c.first_added.in_(twice)))
+    """Take out what a damaged store holds (HeldClusters.damaged): the members of no cluster
+    held; the rebuild writes them again."""
     conn.execute(
-        cluster_members.delete().where(cluster_members.c.cluster_id.not_in(select(clusters.c.id)))
+        cluster_members.delete().where(cluster_members.c.cluster_no.not_in(select(clusters.c.no)))
     )
-
-
-def one_cluster_per_id(cluster_of: Ints, ids: dict[int, str], sizes: dict[int, int]) -> Ints:
-    """Clusters whose anchors share a STIX id would share a cluster id: they become one, under
-    the earliest (`ids` and `sizes`, by first_added, are updated to match)."""
-    first_of_id: dict[str, int] = {}
-    joins: dict[int, int] = {}
-    for first in sorted(ids):
-        earliest = first_of_id.setdefault(ids[first], first)
-        if earliest != first:
-            joins[first] = earliest
-    if not joins:
-        return cluster_of
-    out = cluster_of.copy()
-    for first, earliest in joins.items():
-        out[cluster_of == first] = earliest
-        del ids[first]
-        sizes[earliest] += sizes.pop(first)
-    return out

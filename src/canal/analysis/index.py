@@ -432,102 +432,80 @@ class ObservableIndex:
                 uf.union(pk, by_id[target])
                 if pk not in new_pks:
                     links.append(Link(by_id[target], pk, None))
-        self._apply(conn, uf, {row.pk: (row.stix_id, row.date_added) for row in live}, now=now)
+        self._apply(conn, uf, {row.pk for row in live}, now=now)
         return links
 
-    def _apply(
-        self, conn: Connection, uf: UnionFind, new_rows: dict[int, tuple[str, int]], *, now: int
-    ) -> None:
-        """Write the merged groups: each joins the oldest cluster among its members' (by first
-        member added), or starts one anchored on its earliest record. Set-based: a handful of
-        statements per chunk, whatever the number of groups. `new_rows`: the (stix_id,
-        date_added) of the rows this write added, which are in no cluster yet."""
+    def _apply(self, conn: Connection, uf: UnionFind, new_rows: set[int], *, now: int) -> None:
+        """Write the merged groups: each joins the oldest cluster among its members' (the one
+        of the lowest number), or starts one numbered by its lowest record number, as a rebuild
+        numbers it. Set-based: a handful of statements per chunk, whatever the number of
+        groups. `new_rows`: the record numbers this write added, which are in no cluster yet."""
         linked = [members for members in uf.groups().values() if len(members) > 1]
         if not linked:
             return
         involved = [pk for members in linked for pk in members]
         held = [pk for pk in involved if pk not in new_rows]
-        current: dict[int, str] = {}
-        info: dict[int, tuple[str, int]] = {pk: new_rows[pk] for pk in involved if pk in new_rows}
-        for start in range(0, len(held), IN_CHUNK):
-            chunk = held[start : start + IN_CHUNK]
-            current.update(
-                conn.execute(
-                    select(cluster_members.c.record_pk, cluster_members.c.cluster_id).where(
-                        one_of(cluster_members.c.record_pk, chunk)
-                    )
-                ).all()
-            )
-            for pk, stix_id, added in conn.execute(
-                select(records.c.pk, records.c.stix_id, records.c.date_added).where(
-                    one_of(records.c.pk, chunk)
-                )
-            ).all():
-                info[pk] = (stix_id, added)
+        current: dict[int, int] = column_by_key(
+            conn, cluster_members.c.record_pk, cluster_members.c.cluster_no, held
+        )
         # Records already in a cluster bring the whole cluster along: two groups touching the
         # same cluster are one group.
-        for pk, cid in current.items():
-            uf.union(pk, ("cluster", cid))
+        for pk, no in current.items():
+            uf.union(pk, ("cluster", no))
         groups = [
             [key for key in members if isinstance(key, int)] for members in uf.groups().values()
         ]
         groups = [members for members in groups if len(members) > 1]
-        firsts: dict[str, int] = column_by_key(
-            conn, clusters.c.id, clusters.c.first_added, sorted(set(current.values()))
-        )
-        new_clusters: dict[str, int] = {}
-        relabel: dict[str, str] = {}
+        # A cluster whose number is a record of a group, but which that record has left (a
+        # version it superseded, say): it is the group's cluster again, not a new one.
+        lowest = [min(members) for members in groups]
+        known = set(column_by_key(conn, clusters.c.no, clusters.c.no, lowest))
+        new_clusters: list[int] = []
+        relabel: dict[int, int] = {}
         fresh: list[dict[str, object]] = []
-        touched: set[str] = set()
-        for members in groups:
+        touched: set[int] = set()
+        for members, low in zip(groups, lowest, strict=True):
             existing = {current[pk] for pk in members if pk in current}
-            earliest = min(members, key=lambda pk: info[pk][1])
-            candidates = [(info[earliest][1], info[earliest][0])]
-            candidates += [(firsts[cid], cid) for cid in existing if cid in firsts]
-            first_added, target = min(candidates)
-            if target not in firsts:
-                new_clusters[target] = first_added
-                firsts[target] = first_added
-            for cid in existing - {target}:
-                relabel[cid] = target
+            target = min(existing | {low})
+            if target not in existing and target not in known:
+                new_clusters.append(target)
+            for no in existing - {target}:
+                relabel[no] = target
             fresh.extend(
-                {"record_pk": pk, "cluster_id": target} for pk in members if pk not in current
+                {"record_pk": pk, "cluster_no": target} for pk in members if pk not in current
             )
             touched.add(target)
         if new_clusters:
             conn.execute(
                 insert(clusters),
-                [
-                    {"id": cid, "first_added": first, "size": 0, "updated_at": now}
-                    for cid, first in new_clusters.items()
-                ],
+                [{"no": no, "size": 0, "updated_at": now} for no in new_clusters],
             )
         if relabel:
             conn.execute(
                 update(cluster_members)
-                .where(cluster_members.c.cluster_id == bindparam("old"))
-                .values(cluster_id=bindparam("new")),
+                .where(cluster_members.c.cluster_no == bindparam("old"))
+                .values(cluster_no=bindparam("new")),
                 [{"old": old, "new": new} for old, new in relabel.items()],
             )
-            conn.execute(delete(clusters).where(clusters.c.id.in_(list(relabel))))
+            conn.execute(delete(clusters).where(clusters.c.no.in_(list(relabel))))
         if fresh:
             bulk_insert(conn, cluster_members, fresh)
         targets = sorted(touched - set(relabel))
-        sizes: dict[str, int] = {}
+        sizes: dict[int, int] = {}
         for start in range(0, len(targets), IN_CHUNK):
             sizes.update(
                 conn.execute(
-                    select(cluster_members.c.cluster_id, func.count())
-                    .where(one_of(cluster_members.c.cluster_id, targets[start : start + IN_CHUNK]))
-                    .group_by(cluster_members.c.cluster_id)
+                    select(cluster_members.c.cluster_no, func.count())
+                    .where(one_of(cluster_members.c.cluster_no, targets[start : start + IN_CHUNK]))
+                    .group_by(cluster_members.c.cluster_no)
                 ).all()
             )
         if sizes:
             conn.execute(
                 update(clusters)
-                .where(clusters.c.id == bindparam("cid"))
+                .where(clusters.c.no == bindparam("cluster"))
                 .values(size=bindparam("size"), updated_at=now),
-                [{"cid": cid, "size": size} for cid, size in sizes.items()],
+                [{"cluster": no, "size": size} for no, size in sizes.items()],
             )
 
 

@@ -453,10 +453,12 @@ record_refs = Table(
 clusters = Table(
     "clusters",
     metadata,
-    # The STIX id of the cluster's earliest member (its anchor): stable across rebuilds while
-    # that member stays, and readable.
-    Column("id", String(300), primary_key=True),
-    Column("first_added", BigInteger, nullable=False),
+    # The record number of the cluster's anchor, its lowest (its earliest record): stable
+    # across rebuilds while that record stays. Numbers, not STIX ids: a rebuild writes millions
+    # of memberships, and a STIX id in each was most of their bytes.
+    Column(
+        "no", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
     Column("size", Integer, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_clusters_size", "size"),
@@ -465,10 +467,17 @@ clusters = Table(
 cluster_members = Table(
     "cluster_members",
     metadata,
-    Column("record_pk", BigInteger, ForeignKey("records.pk", ondelete="CASCADE"), primary_key=True),
-    Column("cluster_id", String(300), nullable=False),
-    # Covering: a rebuild reads every cluster's members without a lookup into the table.
-    Index("ix_cluster_members_cluster_id", "cluster_id", "record_pk"),
+    # The record number as SQLite's rowid: the table is its own index by record.
+    Column(
+        "record_pk",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("records.pk", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("cluster_no", BigInteger, nullable=False),
+    # Covering: a cluster's members without a lookup into the table.
+    Index("ix_cluster_members_cluster_no", "cluster_no", "record_pk"),
 )
 
 # The secretariat's own lists on top of the warninglists: "allow" marks a value benign,
