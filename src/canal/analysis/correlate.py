@@ -28,7 +28,7 @@ from canal.model.audit import AuditEvent, EventTag
 from canal.model.org import Principal
 from canal.store.arrays import IntColumns, SharedReads, gathered
 from canal.store.database import Database
-from canal.store.sql import bulk_insert, driver_cursor, driver_rows
+from canal.store.sql import bulk_insert, driver_cursor, driver_rows, insert_rows
 from canal.store.tables import (
     audit_log,
     cluster_members,
@@ -358,13 +358,11 @@ class Correlator:
                     if no not in held
                 ],
             )
-            bulk_insert(
+            insert_rows(
                 conn,
                 cluster_members,
-                [
-                    {"record_pk": pk, "cluster_no": no}
-                    for no, pk in zip(will[joined].tolist(), joined.tolist(), strict=True)
-                ],
+                ("record_pk", "cluster_no"),
+                zip(joined.tolist(), will[joined].tolist(), strict=True),
             )
             if rewrite:
                 MEMBERS_BY_CLUSTER.create(conn)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -165,11 +165,19 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         return
     names = list(rows[0])
     values = _row_values(names)
+    insert_rows(conn, table, names, [values(row) for row in rows])
+
+
+def insert_rows(
+    conn: Connection, table: Table, names: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """bulk_insert of rows given as tuples in the order of `names`, taken as they come: a
+    rebuild's millions of memberships without a dictionary, or a list, of them."""
     with driver_cursor(conn) as (cursor, mark):
         cursor.executemany(
             f"INSERT INTO {table.name} ({', '.join(names)}) "
             f"VALUES ({', '.join(mark for _ in names)})",
-            [values(row) for row in rows],
+            rows,
         )
 
 
