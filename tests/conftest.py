@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A database of its own for this test session (and xdist worker), migrated once."""
+@contextmanager
+def new_postgres_database(prefix: str) -> Iterator[str]:
+    """The URL of a new, empty database on the test server, dropped afterwards."""
     if not POSTGRES_URL:
         pytest.skip(POSTGRES_HINT)
     admin_url = _postgres_admin_url()
-    name = f"canal_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -59,14 +60,22 @@ def postgres_database() -> Iterator[str]:
     except Exception as exc:  # noqa: BLE001 - any failure means: no server to test on
         admin.dispose()
         pytest.fail(f"cannot create a test database at {POSTGRES_URL}: {exc}")
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    database = Database(url)
-    upgrade(database)
-    database.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database of its own for this test session (and xdist worker), migrated once."""
+    with new_postgres_database("canal_test") as url:
+        database = Database(url)
+        upgrade(database)
+        database.dispose()
+        yield url
 
 
 def _reset_postgres(url: str) -> None:
@@ -90,6 +99,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("postgres_database")
     _reset_postgres(url)
     return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a store of its own, not migrated: a test may take it through revisions."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'canal.db'}"
+        return
+    with new_postgres_database("canal_scratch") as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,22 +4,16 @@ migrations (`canal init`, the tests' own stores)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, text
 
 from canal.accounts.service import LOCAL_ADMIN
 from canal.store.database import Database
 from canal.store.migrate import _config, upgrade
 from canal.store.tables import cluster_members, clusters, metadata, records
-from conftest import POSTGRES_HINT, POSTGRES_URL, _postgres_admin_url, make_services
+from conftest import make_services
 from factories import add_org, indicator
 
 
@@ -34,28 +28,6 @@ def test_the_migrated_schema_is_the_one_the_tables_describe(database_url: str) -
     finally:
         database.dispose()
     assert differences == []
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A store of its own, migrated from nothing: a test may take it down a revision."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'canal.db'}"
-        return
-    if not POSTGRES_URL:
-        pytest.skip(POSTGRES_HINT)
-    admin = create_engine(_postgres_admin_url(), isolation_level="AUTOCOMMIT")
-    name = f"canal_scratch_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield (
-            make_url(_postgres_admin_url()).set(database=name).render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_clusters_keyed_by_stix_id_are_numbered_by_their_lowest_record(scratch_url: str) -> None:
