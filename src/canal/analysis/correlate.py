@@ -43,10 +43,9 @@ Ints = NDArray[np.int64]
 
 # What a rebuild reads, as arrays of integers.
 
-#: (record number, date_added) of each current record, from ix_records_current.
-CURRENT_RECORDS = IntColumns(
-    ("pk", "date_added"), "records WHERE is_latest AND NOT revoked", key="date_added"
-)
+#: The record number of each current record, from ix_records_current (walked in the order of
+#: its date_added, whose entries hold the record number).
+CURRENT_RECORDS = IntColumns(("pk",), "records WHERE is_latest AND NOT revoked", key="date_added")
 _WEAK = ", ".join(f"'{kind}'" for kind in sorted(WEAK_KINDS))
 #: The ids of the values that may link: on no list, of a kind that links.
 LINKABLE_VALUES = IntColumns(
@@ -104,8 +103,8 @@ class Clusters:
 class LinkGraph:
     """Every link between current records, by record number (records.pk)."""
 
-    #: date_added of each current record, indexed by record number; -1 for any other number.
-    added: Ints
+    #: Whether each record number is a current record's.
+    current: NDArray[np.bool_]
     sources: Ints
     targets: Ints
 
@@ -115,7 +114,7 @@ class LinkGraph:
         from scipy.sparse import coo_matrix  # noqa: PLC0415
         from scipy.sparse.csgraph import connected_components  # noqa: PLC0415
 
-        n = len(self.added)
+        n = len(self.current)
         edges = np.ones(len(self.sources), dtype=bool)
         graph = coo_matrix((edges, (self.sources, self.targets)), shape=(n, n))
         _count, labels = connected_components(graph, directed=False)
@@ -207,11 +206,10 @@ class Correlator:
         report.observables = conn.execute(
             select(func.count()).select_from(observables)
         ).scalar_one()
-        current_rows = CURRENT_RECORDS.read(conn)
-        added = np.full(record_end, -1, dtype=np.int64)
-        added[current_rows[:, 0]] = current_rows[:, 1]
-        current = added >= 0
-        report.records = len(current_rows)
+        current_pks = CURRENT_RECORDS.read(conn)[:, 0]
+        current = np.zeros(record_end, dtype=bool)
+        current[current_pks] = True
+        report.records = len(current_pks)
         say(f"{report.records:,} current records; reading values and references")
         if shared is None:
             shared = _shared_reads(conn)
@@ -246,7 +244,7 @@ class Correlator:
             report.hubs.append((stix_id, int(referrers[pk])))
         report.hubs.sort(key=lambda hub: -hub[1])
         return LinkGraph(
-            added=added,
+            current=current,
             sources=np.concatenate([first[oids[by_value]], refs[by_reference, 1]]),
             targets=np.concatenate([carriers[by_value], refs[by_reference, 0]]),
         )
