@@ -982,6 +982,35 @@ def test_a_rebuild_on_a_memory_store_reads_in_one_thread():
         services.close()
 
 
+def test_a_cluster_left_by_deleted_records_is_taken_up_by_a_new_one_of_its_number(services):
+    """TAXII DELETE of a cluster's every member leaves the cluster's row to the next rebuild;
+    SQLite gives the newest deleted record's number to the next record stored, which may then
+    start a cluster of that number: ingest takes the row up instead of failing on its key."""
+    from canal.store.tables import records  # noqa: PLC0415
+
+    paris = add_org(services)
+    a, b = green(indicator("91.203.14.1")), green(indicator("91.203.14.1"))
+    services.ingest.ingest_objects([a, b], principal=LOCAL_ADMIN, source=paris)
+    with services.database.read() as conn:
+        pks = dict(
+            conn.execute(
+                select(records.c.stix_id, records.c.pk).where(
+                    records.c.stix_id.in_([a["id"], b["id"]])
+                )
+            ).all()
+        )
+    for obj in (b, a):
+        services.taxii._delete_rows(LOCAL_ADMIN, obj["id"], [pks[obj["id"]]])
+    c, d = green(indicator("91.203.14.2")), green(indicator("91.203.14.2"))
+    services.ingest.ingest_objects([c, d], principal=LOCAL_ADMIN, source=paris)
+    assert cluster_of(services, c["id"]) == cluster_of(services, d["id"]) == c["id"]
+    with services.database.read() as conn:
+        assert cluster_sizes(conn) == {c["id"]: 2}
+        reused = conn.execute(select(records.c.pk).where(records.c.stix_id == c["id"])).scalar()
+    if services.database.is_sqlite:
+        assert reused == pks[a["id"]]  # the case this test is about
+
+
 def test_a_record_deleted_while_the_rebuild_reads_the_index_is_left_out(services, monkeypatch):
     """A TAXII DELETE between the rebuild's read and its write: the rebuild reads again rather
     than write a member the store no longer holds (which broke the members' foreign key)."""

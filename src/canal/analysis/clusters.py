@@ -95,10 +95,10 @@ class ClusterService:
         self.hub_threshold = hub_threshold
 
     def _visible_members(
-        self, principal: Principal, cluster_ids: Sequence[int], purpose: Purpose
+        self, principal: Principal, numbers: Sequence[int], purpose: Purpose
     ) -> dict[int, list[Seen]]:
         members = select(cluster_members.c.record_pk).where(
-            cluster_members.c.cluster_no.in_(list(cluster_ids))
+            cluster_members.c.cluster_no.in_(list(numbers))
         )
         query = RecordQuery(extra=(records.c.pk.in_(members),), include_revoked=False)
         seen = list(self.records.iterate(principal, query, purpose=purpose))
@@ -171,19 +171,19 @@ class ClusterService:
         return out
 
     def _views(
-        self, principal: Principal, cluster_ids: Sequence[int], purpose: Purpose
+        self, principal: Principal, numbers: Sequence[int], purpose: Purpose
     ) -> list[ClusterView]:
-        return self._views_of(cluster_ids, self._visible_members(principal, cluster_ids, purpose))
+        return self._views_of(numbers, self._visible_members(principal, numbers, purpose))
 
     def _views_of(
-        self, cluster_ids: Sequence[int], visible: dict[int, list[Seen]]
+        self, numbers: Sequence[int], visible: dict[int, list[Seen]]
     ) -> list[ClusterView]:
         org_info = self._org_info()
         now = self.records.clock.now()
         views: list[ClusterView] = []
         with self.database.read() as conn:
-            for cluster_id in cluster_ids:
-                for members, keys in self._parts(conn, visible.get(cluster_id, [])):
+            for number in numbers:
+                for members, keys in self._parts(conn, visible.get(number, [])):
                     score, factors, sources, countries = score_of(members, org_info, now)
                     views.append(
                         ClusterView(
@@ -243,12 +243,12 @@ class ClusterService:
             if start is not None:
                 query = query.where(cluster_members.c.cluster_no > start)
             with self.database.read() as conn:
-                ids = list(conn.execute(query).scalars())
-            more = len(ids) > limit
-            ids = ids[:limit]
-            visible = self._visible_members(principal, ids, purpose)
-            views = [v for v in self._views_of(ids, visible) if len(v.members) >= min_size]
-            seen_in = [cid for cid in ids if visible.get(cid)]
+                numbers = list(conn.execute(query).scalars())
+            more = len(numbers) > limit
+            numbers = numbers[:limit]
+            visible = self._visible_members(principal, numbers, purpose)
+            views = [v for v in self._views_of(numbers, visible) if len(v.members) >= min_size]
+            seen_in = [number for number in numbers if visible.get(number)]
             if not more:
                 break
             if seen_in:
@@ -256,7 +256,7 @@ class ClusterService:
                 break
             # None of the page's clusters showed a member to the principal after all (the
             # policy's own reading is the last word): the next stored clusters, on this page.
-            start = ids[-1]
+            start = numbers[-1]
         self.records.log_reads(
             principal,
             purpose,
@@ -268,14 +268,14 @@ class ClusterService:
     def _cluster_holding(self, record_pk: int) -> int:
         """The stored cluster of a record a page ended on, where the next page starts."""
         with self.database.read() as conn:
-            cluster_id = conn.execute(
+            number = conn.execute(
                 select(cluster_members.c.cluster_no).where(cluster_members.c.record_pk == record_pk)
             ).scalar()
-        if cluster_id is None:
+        if number is None:
             raise InvalidInput(
                 "next", "the clusters changed since that page was given: start from the first page"
             )
-        return int(cluster_id)
+        return int(number)
 
     def get(
         self, principal: Principal, anchor: str, *, purpose: Purpose | None = None
@@ -283,14 +283,14 @@ class ClusterService:
         """The cluster the principal sees around the record `anchor` (a STIX id it may see)."""
         purpose = self.records.purpose_of(principal, purpose)
         with self.database.read() as conn:
-            cluster_id = conn.execute(
+            number = conn.execute(
                 select(cluster_members.c.cluster_no)
                 .join(records, records.c.pk == cluster_members.c.record_pk)
                 .where(records.c.stix_id == anchor)
                 .limit(1)
             ).scalar()
-        if cluster_id is not None:
-            for view in self._views(principal, [cluster_id], purpose):
+        if number is not None:
+            for view in self._views(principal, [number], purpose):
                 if anchor in view.member_ids:
                     self.records.log_reads(
                         principal, purpose, view.member_ids, {"cluster": view.id}

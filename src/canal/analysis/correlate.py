@@ -28,7 +28,7 @@ from canal.model.audit import AuditEvent, EventTag
 from canal.model.org import Principal
 from canal.store.arrays import IntColumns, SharedReads, gathered
 from canal.store.database import Database
-from canal.store.sql import bulk_insert, driver_cursor, driver_rows, insert_rows
+from canal.store.sql import driver_cursor, driver_rows, insert_rows
 from canal.store.tables import (
     audit_log,
     cluster_members,
@@ -347,14 +347,11 @@ class Correlator:
                         if no in held and (held[no] != size or no in changed)
                     ],
                 )
-            bulk_insert(
+            insert_rows(
                 conn,
                 clusters,
-                [
-                    {"no": no, "size": size, "updated_at": now}
-                    for no, size in sizes.items()
-                    if no not in held
-                ],
+                ("no", "size", "updated_at"),
+                ((no, size, now) for no, size in sizes.items() if no not in held),
             )
             insert_rows(
                 conn,
@@ -466,18 +463,19 @@ class HeldClusters:
 
     #: (number, size, updated_at) of each cluster, in the order of their numbers.
     rows: list[tuple[int, int, int]]
-    #: (cluster number, record number) of each member, and the number of member rows.
+    #: (cluster number, record number) of each member.
     members: Ints
-    member_rows: int
 
     @classmethod
     def read(cls, conn: Connection) -> HeldClusters:
-        members = HELD_MEMBERS.read(conn)
         return cls(
             rows=[tuple(row) for row in driver_rows(conn, _CLUSTER_ROWS)],
-            members=members,
-            member_rows=len(members),
+            members=HELD_MEMBERS.read(conn),
         )
+
+    @property
+    def member_rows(self) -> int:
+        return len(self.members)
 
     def current(self, conn: Connection) -> bool:
         """Whether the store still holds these clusters. Every write to the members changes

@@ -456,18 +456,14 @@ class ObservableIndex:
             [key for key in members if isinstance(key, int)] for members in uf.groups().values()
         ]
         groups = [members for members in groups if len(members) > 1]
-        # A cluster whose number is a record of a group, but which that record has left (a
-        # version it superseded, say): it is the group's cluster again, not a new one.
-        lowest = [min(members) for members in groups]
-        known = set(column_by_key(conn, clusters.c.no, clusters.c.no, lowest))
         new_clusters: list[int] = []
         relabel: dict[int, int] = {}
         fresh: list[dict[str, object]] = []
         touched: set[int] = set()
-        for members, low in zip(groups, lowest, strict=True):
+        for members in groups:
             existing = {current[pk] for pk in members if pk in current}
-            target = min(existing | {low})
-            if target not in existing and target not in known:
+            target = min(existing | {min(members)})
+            if target not in existing:
                 new_clusters.append(target)
             for no in existing - {target}:
                 relabel[no] = target
@@ -475,6 +471,11 @@ class ObservableIndex:
                 {"record_pk": pk, "cluster_no": target} for pk in members if pk not in current
             )
             touched.add(target)
+        # A number may still be held by a cluster all of whose members were deleted (TAXII
+        # DELETE leaves the cluster's row to the next rebuild), and SQLite gives the number of
+        # the newest record deleted to the next one stored: that cluster is taken up again.
+        left_over = column_by_key(conn, clusters.c.no, clusters.c.no, new_clusters)
+        new_clusters = [no for no in new_clusters if no not in left_over]
         if new_clusters:
             conn.execute(
                 insert(clusters),

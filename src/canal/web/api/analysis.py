@@ -208,9 +208,7 @@ def list_clusters(
     # sees, and no one else may replay it.
     codec = CursorCodec(services.settings.secret_key)
     binding = binding_of("clusters", caller.token_id, caller.org.id, purpose, limit, min_size)
-    position = None if after is None else codec.decode(after, binding=binding)
-    if position is not None and not isinstance(position, int):
-        raise InvalidInput("after", "not a cursor this server issued")
+    position = None if after is None else int(codec.decode(after, binding=binding))
     views, next_after = services.clusters.list(
         caller, purpose=purpose, after=position, limit=limit, min_size=min_size
     )
